@@ -1,0 +1,33 @@
+//! Server settings, filled from the command line (see `main.rs`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Everything fstore stores lives here (created if missing).
+    pub data_dir: PathBuf,
+    /// Connections past this many are refused with SQLSTATE 53300.
+    pub max_connections: usize,
+    /// Memory a query's operators may hold; past it the query fails with
+    /// 53200 and the server carries on.
+    pub memory_limit_bytes: usize,
+    /// Lets SQL name server files (`CREATE EXTERNAL TABLE`, `COPY … TO
+    /// 'file'`). Off by default: a client must not read or write arbitrary
+    /// files on the server.
+    pub allow_file_access: bool,
+    /// On SIGINT/SIGTERM, how long statements in flight may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            max_connections: 100,
+            memory_limit_bytes: 2 << 30,
+            allow_file_access: false,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}

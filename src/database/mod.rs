@@ -1,0 +1,235 @@
+//! The database: one DataFusion `SessionContext` shared by all connections,
+//! backed by the durable catalog (LMDB) and the offline store (Delta).
+//!
+//! [`Database::open`] rebuilds the in-memory DataFusion catalog from the
+//! durable one at start-up: schemas, then tables (Delta providers), then views
+//! in the order they were created. DDL that must persist is executed here
+//! (see `ddl.rs`); everything else runs on the shared context unchanged.
+
+mod ddl;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::common::TableReference;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+
+pub use ddl::{Outcome, StatementClass, classify};
+
+use crate::catalog::{Catalog, DEFAULT_SCHEMA, RelationKind};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::offline::{OfflineTable, OfflineTableProvider};
+
+/// The one database a server serves; clients see it as `fstore`.
+pub const DATABASE_NAME: &str = "fstore";
+
+/// What `SELECT version()` answers. Drivers parse the leading
+/// "PostgreSQL <major>.<minor>" to pick their protocol features.
+pub const SERVER_VERSION: &str = concat!(
+    "PostgreSQL 15.0 (fstore ",
+    env!("CARGO_PKG_VERSION"),
+    ") on x86_64-pc-linux-gnu, compiled by rustc, 64-bit"
+);
+
+pub struct Database {
+    config: Config,
+    ctx: Arc<SessionContext>,
+    catalog: Catalog,
+    /// Serialises DDL so that catalog checks and DataFusion registration
+    /// happen as one step.
+    ddl_lock: tokio::sync::Mutex<()>,
+}
+
+impl Database {
+    pub async fn open(config: Config) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        std::fs::create_dir_all(tables_dir(&config.data_dir))?;
+        let catalog = Catalog::open(&config.data_dir.join("catalog"))?;
+        let ctx = Arc::new(new_session_context(&config)?);
+        let database = Arc::new(Database {
+            config,
+            ctx,
+            catalog,
+            ddl_lock: tokio::sync::Mutex::new(()),
+        });
+        database.restore().await?;
+        Ok(database)
+    }
+
+    pub fn session_context(&self) -> Arc<SessionContext> {
+        self.ctx.clone()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn catalog_provider(&self) -> Result<Arc<dyn CatalogProvider>> {
+        self.ctx
+            .catalog(DATABASE_NAME)
+            .ok_or_else(|| Error::Internal("the fstore catalog is not registered".into()))
+    }
+
+    fn schema_provider(&self, schema: &str) -> Result<Arc<dyn SchemaProvider>> {
+        self.catalog_provider()?
+            .schema(schema)
+            .ok_or_else(|| Error::UndefinedSchema(schema.into()))
+    }
+
+    fn table_path(&self, storage_id: &str) -> PathBuf {
+        tables_dir(&self.config.data_dir).join(storage_id)
+    }
+
+    /// Re-registers every durable schema, table and view with DataFusion.
+    async fn restore(&self) -> Result<()> {
+        let catalog_provider = self.catalog_provider()?;
+        for schema in self.catalog.schemas()? {
+            if catalog_provider.schema(&schema.name).is_none() {
+                catalog_provider
+                    .register_schema(&schema.name, Arc::new(MemorySchemaProvider::new()))?;
+            }
+        }
+        for relation in self.catalog.relations(None)? {
+            let qualified = format!("{}.{}", relation.schema, relation.name);
+            match relation.kind {
+                RelationKind::Table => {
+                    let storage_id = relation.storage_id.as_deref().ok_or_else(|| {
+                        Error::Internal(format!("table {qualified} has no storage id"))
+                    })?;
+                    let table =
+                        OfflineTable::open(&self.table_path(storage_id), &qualified).await?;
+                    self.schema_provider(&relation.schema)?.register_table(
+                        relation.name.clone(),
+                        Arc::new(OfflineTableProvider::new(table)),
+                    )?;
+                }
+                RelationKind::View => {
+                    let Some(definition) = &relation.definition else {
+                        continue;
+                    };
+                    // A view whose inputs were dropped cannot be planned; the
+                    // server still starts and the view reports the problem.
+                    if let Err(e) = self.ctx.sql(definition).await {
+                        tracing::warn!(view = %qualified, error = %e, "view could not be re-created");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn tables_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("tables")
+}
+
+fn new_session_context(config: &Config) -> Result<SessionContext> {
+    let mut session_config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_default_catalog_and_schema(DATABASE_NAME, DEFAULT_SCHEMA)
+        .with_create_default_catalog_and_schema(true);
+    session_config
+        .options_mut()
+        .set("datafusion.sql_parser.dialect", "PostgreSQL")?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(config.memory_limit_bytes, 1.0)
+        .build_arc()?;
+    let ctx = SessionContext::new_with_config_rt(session_config, runtime);
+    setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| *e)?;
+    ctx.register_udf(create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::from(SERVER_VERSION)))),
+    ));
+    Ok(ctx)
+}
+
+/// Postgres folds unquoted identifiers to lower case.
+pub fn normalize_ident(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// A relation name as (schema, name), defaulting the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QualifiedName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.schema == DEFAULT_SCHEMA {
+            write!(f, "{}", self.name)
+        } else {
+            write!(f, "{}.{}", self.schema, self.name)
+        }
+    }
+}
+
+impl QualifiedName {
+    pub fn from_object_name(name: &ObjectName) -> Result<Self> {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .map(|part| match part.as_ident() {
+                Some(ident) => Ok(normalize_ident(ident)),
+                None => Err(Error::syntax(format!("\"{part}\" is not a name"), None)),
+            })
+            .collect::<Result<_>>()?;
+        Self::from_parts(&parts, &name.to_string())
+    }
+
+    pub fn from_table_reference(reference: &TableReference) -> Result<Self> {
+        let parts: Vec<String> = match reference {
+            TableReference::Bare { table } => vec![table.to_string()],
+            TableReference::Partial { schema, table } => {
+                vec![schema.to_string(), table.to_string()]
+            }
+            TableReference::Full {
+                catalog,
+                schema,
+                table,
+            } => vec![catalog.to_string(), schema.to_string(), table.to_string()],
+        };
+        Self::from_parts(&parts, &reference.to_string())
+    }
+
+    fn from_parts(parts: &[String], display: &str) -> Result<Self> {
+        match parts {
+            [name] => Ok(QualifiedName {
+                schema: DEFAULT_SCHEMA.into(),
+                name: name.clone(),
+            }),
+            [schema, name] => Ok(QualifiedName {
+                schema: schema.clone(),
+                name: name.clone(),
+            }),
+            [database, schema, name] if database == DATABASE_NAME => Ok(QualifiedName {
+                schema: schema.clone(),
+                name: name.clone(),
+            }),
+            [_, _, _] => Err(Error::FeatureNotSupported(format!(
+                "cross-database references are not implemented: {display}"
+            ))),
+            _ => Err(Error::syntax(
+                format!("improper qualified name (too many dotted names): {display}"),
+                None,
+            )),
+        }
+    }
+}

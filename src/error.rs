@@ -1,0 +1,67 @@
+//! The error type every fstore module returns.
+//!
+//! Variants name what went wrong in the user's terms; `server::errors` is the
+//! one place that turns them (and errors coming back from DataFusion) into
+//! Postgres SQLSTATEs.
+
+use datafusion::error::DataFusionError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `position` is a 1-based character offset into the client's query text.
+    #[error("{message}")]
+    Syntax {
+        message: String,
+        position: Option<usize>,
+    },
+    #[error("relation \"{0}\" does not exist")]
+    UndefinedTable(String),
+    #[error("relation \"{0}\" already exists")]
+    DuplicateTable(String),
+    #[error("schema \"{0}\" does not exist")]
+    UndefinedSchema(String),
+    #[error("schema \"{0}\" already exists")]
+    DuplicateSchema(String),
+    #[error("\"{name}\" is not a {expected}")]
+    WrongObjectType {
+        name: String,
+        expected: &'static str,
+        hint: Option<String>,
+    },
+    #[error("cannot drop schema {schema} because other objects depend on it")]
+    DependentObjects { schema: String, detail: String },
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
+    NotNullViolation { table: String, column: String },
+    #[error("{0}")]
+    FeatureNotSupported(String),
+    #[error("{message}")]
+    InsufficientPrivilege { message: String, hint: String },
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    #[error("offline store: {0}")]
+    Delta(#[from] deltalake::DeltaTableError),
+    #[error("catalog store: {0}")]
+    Catalog(#[from] heed::Error),
+    #[error("catalog entry is corrupt: {0}")]
+    CatalogFormat(#[from] serde_json::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A bug: an invariant of fstore's own code does not hold.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn syntax(message: impl Into<String>, position: Option<usize>) -> Self {
+        Error::Syntax {
+            message: message.into(),
+            position,
+        }
+    }
+}

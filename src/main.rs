@@ -1,0 +1,112 @@
+//! `fstore serve`: parse the command line, set up logging, open the data
+//! directory and serve until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use fstore::{Config, Database};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "fstore",
+    version,
+    about = "A feature store that speaks the PostgreSQL protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the database in DATA_DIR over the PostgreSQL wire protocol.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Where fstore keeps its catalog and tables; created if missing.
+    #[arg(long, env = "FSTORE_DATA_DIR", default_value = "./fstore-data")]
+    data_dir: PathBuf,
+    /// Address to listen on. The default stays on loopback: there is no
+    /// authentication yet.
+    #[arg(long, env = "FSTORE_LISTEN", default_value = "127.0.0.1:5433")]
+    listen: SocketAddr,
+    /// Connections past this many are refused with SQLSTATE 53300.
+    #[arg(long, default_value_t = 100)]
+    max_connections: usize,
+    /// Memory (MiB) that query operators may hold in total; a query that
+    /// needs more fails with SQLSTATE 53200.
+    #[arg(long, default_value_t = 2048)]
+    memory_limit_mb: usize,
+    /// Let SQL read and write server files (CREATE EXTERNAL TABLE, COPY TO a
+    /// file). Off by default.
+    #[arg(long)]
+    allow_file_access: bool,
+    /// Seconds statements in flight may take to finish on shutdown.
+    #[arg(long, default_value_t = 10)]
+    shutdown_grace_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow_free::Result {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,buoyant_kernel=warn,deltalake_core=warn")),
+        )
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    let mut config = Config::new(args.data_dir);
+    config.max_connections = args.max_connections;
+    config.memory_limit_bytes = args.memory_limit_mb << 20;
+    config.allow_file_access = args.allow_file_access;
+    config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
+
+    let database = Database::open(config.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        data_dir = %config.data_dir.display(),
+        "fstore is ready for connections"
+    );
+    fstore::server::run(listener, database, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => tracing::info!("SIGINT received"),
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// `main`'s error: printed as the error's message, exit status 1.
+mod anyhow_free {
+    pub type Result = std::result::Result<(), Failure>;
+
+    pub struct Failure(String);
+
+    impl std::fmt::Debug for Failure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl<E: std::fmt::Display> From<E> for Failure {
+        fn from(error: E) -> Self {
+            Failure(format!("fstore: {error}"))
+        }
+    }
+}

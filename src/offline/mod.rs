@@ -1,0 +1,221 @@
+//! The offline store: one Delta Lake table (Parquet files plus an atomic
+//! commit log) per table, under `<data-dir>/tables/<storage-id>`.
+//!
+//! [`OfflineTable`] owns the `DeltaTable` handle. Reads go through
+//! [`OfflineTableProvider`], which plans every scan against the latest
+//! committed snapshot; writes stream through [`OfflineTable::append`], which
+//! writes Parquet files as batches arrive and commits them in one Delta
+//! transaction at the end, so a statement that fails leaves no trace.
+
+mod provider;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableBuilder};
+use futures::StreamExt;
+use tokio::sync::Mutex;
+use url::Url;
+
+pub use provider::OfflineTableProvider;
+
+use crate::error::{Error, Result};
+
+pub struct OfflineTable {
+    /// Qualified name used in error messages; renames update it.
+    display_name: std::sync::RwLock<String>,
+    schema: SchemaRef,
+    /// Held for the whole of an append: one writer per table keeps Delta
+    /// commits free of conflicts and in statement order.
+    table: Mutex<DeltaTable>,
+    /// The latest committed snapshot, which scans are planned against.
+    snapshot: std::sync::RwLock<Arc<DeltaTable>>,
+}
+
+impl std::fmt::Debug for OfflineTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfflineTable")
+            .field("name", &self.name())
+            .finish()
+    }
+}
+
+fn table_url(path: &Path) -> Result<Url> {
+    let absolute = std::path::absolute(path)?;
+    Url::from_directory_path(&absolute)
+        .map_err(|()| Error::Internal(format!("not a usable table path: {}", absolute.display())))
+}
+
+/// Delta stores timestamps in microseconds and has no view or large string
+/// types; map what DataFusion's SQL planner produces onto what Delta keeps,
+/// so the declared schema is the schema read back.
+fn storable_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        other => other.clone(),
+    }
+}
+
+pub fn storable_schema(schema: &Schema) -> Schema {
+    Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                Field::new(f.name(), storable_type(f.data_type()), f.is_nullable())
+                    .with_metadata(f.metadata().clone())
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+impl OfflineTable {
+    /// Creates an empty Delta table at `path` with `schema`.
+    pub async fn create(path: &Path, display_name: &str, schema: &Schema) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(path)?;
+        let storable = storable_schema(schema);
+        let kernel_schema: StructType = (&storable).try_into_kernel().map_err(|e| {
+            Error::FeatureNotSupported(format!(
+                "a column type of \"{display_name}\" cannot be stored: {e}"
+            ))
+        })?;
+        let table = DeltaTable::try_from_url(table_url(path)?).await?;
+        let table = table
+            .create()
+            .with_table_name(display_name)
+            .with_columns(kernel_schema.fields().cloned())
+            .await?;
+        Self::from_table(table, display_name)
+    }
+
+    pub async fn open(path: &Path, display_name: &str) -> Result<Arc<Self>> {
+        let mut table = DeltaTableBuilder::from_url(table_url(path)?)?.build()?;
+        table.load().await?;
+        Self::from_table(table, display_name)
+    }
+
+    fn from_table(table: DeltaTable, display_name: &str) -> Result<Arc<Self>> {
+        let kernel_schema = table.snapshot()?.schema();
+        let schema: Schema = kernel_schema
+            .as_ref()
+            .try_into_arrow()
+            .map_err(|e| Error::Internal(format!("Delta schema has no Arrow form: {e}")))?;
+        Ok(Arc::new(OfflineTable {
+            display_name: std::sync::RwLock::new(display_name.into()),
+            schema: Arc::new(schema),
+            snapshot: std::sync::RwLock::new(Arc::new(table.clone())),
+            table: Mutex::new(table),
+        }))
+    }
+
+    pub fn name(&self) -> String {
+        self.display_name
+            .read()
+            .map(|n| n.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_name(&self, name: &str) {
+        if let Ok(mut guard) = self.display_name.write() {
+            *guard = name.into();
+        }
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    pub fn latest(&self) -> Arc<DeltaTable> {
+        self.snapshot
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Streams `input` into new Parquet files and commits them as one Delta
+    /// version. Returns the number of rows written. Nothing is visible to
+    /// readers until the commit; on any error nothing is committed.
+    pub async fn append(&self, mut input: SendableRecordBatchStream) -> Result<u64> {
+        let mut table = self.table.lock().await;
+        let mut writer = RecordBatchWriter::for_table(&table)?;
+        let mut rows = 0u64;
+        while let Some(batch) = input.next().await {
+            let batch = batch?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            self.check_not_null(&batch)?;
+            rows += batch.num_rows() as u64;
+            writer.write(self.conform(batch)?).await?;
+        }
+        if rows == 0 {
+            return Ok(0);
+        }
+        writer.flush_and_commit(&mut table).await?;
+        let committed = Arc::new(table.clone());
+        match self.snapshot.write() {
+            Ok(mut guard) => *guard = committed,
+            Err(poisoned) => *poisoned.into_inner() = committed,
+        }
+        Ok(rows)
+    }
+
+    fn check_not_null(&self, batch: &RecordBatch) -> Result<()> {
+        for (index, field) in self.schema.fields().iter().enumerate() {
+            if field.is_nullable() {
+                continue;
+            }
+            let Some(column) = batch.columns().get(index) else {
+                return Err(Error::Internal(format!(
+                    "batch for \"{}\" has {} columns, table has {}",
+                    self.name(),
+                    batch.num_columns(),
+                    self.schema.fields().len()
+                )));
+            };
+            if column.logical_null_count() > 0 {
+                return Err(Error::NotNullViolation {
+                    table: self.name(),
+                    column: field.name().clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Casts a batch that matches the table column for column onto the exact
+    /// stored types (timestamp unit, string representation, nullability).
+    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if batch.schema().fields().len() != self.schema.fields().len() {
+            return Err(Error::Internal(format!(
+                "batch for \"{}\" has {} columns, table has {}",
+                self.name(),
+                batch.num_columns(),
+                self.schema.fields().len()
+            )));
+        }
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    Ok(column.clone())
+                } else {
+                    datafusion::arrow::compute::cast(column, field.data_type())
+                }
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(datafusion::error::DataFusionError::from)?;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(datafusion::error::DataFusionError::from)?)
+    }
+}

@@ -1,0 +1,364 @@
+//! The one place that turns errors into Postgres ErrorResponses.
+//!
+//! fstore's own [`Error`]s map variant by variant; errors coming back from
+//! DataFusion (directly or through datafusion-postgres as `ApiError`) map by
+//! their kind, looking at the message only where DataFusion has no finer
+//! kind. User errors log at debug, bugs (XX000) at error.
+
+use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
+use pgwire::api::{ClientInfo, ErrorHandler};
+use pgwire::error::{ErrorInfo, PgWireError};
+
+use crate::error::Error;
+use crate::sql::parser::split_location;
+use crate::sql::split::LocationIndex;
+
+pub const SYNTAX_ERROR: &str = "42601";
+pub const UNDEFINED_TABLE: &str = "42P01";
+pub const DUPLICATE_TABLE: &str = "42P07";
+pub const DUPLICATE_SCHEMA: &str = "42P06";
+pub const INVALID_SCHEMA_NAME: &str = "3F000";
+pub const UNDEFINED_COLUMN: &str = "42703";
+pub const UNDEFINED_FUNCTION: &str = "42883";
+pub const WRONG_OBJECT_TYPE: &str = "42809";
+pub const DATATYPE_MISMATCH: &str = "42804";
+pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
+pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+pub const DIVISION_BY_ZERO: &str = "22012";
+pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+pub const DATA_EXCEPTION: &str = "22000";
+pub const NOT_NULL_VIOLATION: &str = "23502";
+pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+pub const OUT_OF_MEMORY: &str = "53200";
+pub const TOO_MANY_CONNECTIONS: &str = "53300";
+pub const QUERY_CANCELED: &str = "57014";
+pub const INVALID_PARAMETER_VALUE: &str = "22023";
+pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
+pub const IO_ERROR: &str = "58030";
+pub const INTERNAL_ERROR: &str = "XX000";
+
+fn info(code: &str, message: impl Into<String>) -> ErrorInfo {
+    let mut info = ErrorInfo::new("ERROR".into(), code.into(), message.into());
+    info.severity_nonlocalized = Some("ERROR".into());
+    info
+}
+
+/// `query` is the statement text the error's location refers to and
+/// `char_offset` where that statement starts in what the client sent.
+pub struct QueryContext<'a> {
+    pub query: &'a str,
+    pub char_offset: usize,
+}
+
+pub fn error_info(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
+    let error_info = map_error(error, context);
+    log_error(&error_info);
+    error_info
+}
+
+fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
+    match error {
+        Error::Syntax { message, position } => {
+            let mut i = info(SYNTAX_ERROR, message);
+            i.position = position.map(|p| p.to_string());
+            i
+        }
+        Error::UndefinedTable(_) => info(UNDEFINED_TABLE, error.to_string()),
+        Error::DuplicateTable(_) => info(DUPLICATE_TABLE, error.to_string()),
+        Error::UndefinedSchema(_) => info(INVALID_SCHEMA_NAME, error.to_string()),
+        Error::DuplicateSchema(_) => info(DUPLICATE_SCHEMA, error.to_string()),
+        Error::WrongObjectType { hint, .. } => {
+            let mut i = info(WRONG_OBJECT_TYPE, error.to_string());
+            i.hint = hint.clone();
+            i
+        }
+        Error::DependentObjects { detail, .. } => {
+            let mut i = info(DEPENDENT_OBJECTS_STILL_EXIST, error.to_string());
+            i.detail = Some(detail.clone());
+            i.hint = Some("Use DROP ... CASCADE to drop the dependent objects too.".into());
+            i
+        }
+        Error::NotNullViolation { table, column } => {
+            let mut i = info(NOT_NULL_VIOLATION, error.to_string());
+            i.table = Some(table.clone());
+            i.column = Some(column.clone());
+            i
+        }
+        Error::FeatureNotSupported(_) => info(FEATURE_NOT_SUPPORTED, error.to_string()),
+        Error::InsufficientPrivilege { message, hint } => {
+            let mut i = info(INSUFFICIENT_PRIVILEGE, message);
+            i.hint = Some(hint.clone());
+            i
+        }
+        Error::InvalidParameter(_) => info(INVALID_PARAMETER_VALUE, error.to_string()),
+        Error::DataFusion(e) => datafusion_error_info(e, context),
+        Error::Delta(e) => match delta_inner_datafusion(e) {
+            Some(inner) => datafusion_error_info(inner, context),
+            None => info(IO_ERROR, error.to_string()),
+        },
+        Error::Io(_) => info(IO_ERROR, error.to_string()),
+        Error::Catalog(_) | Error::CatalogFormat(_) | Error::Internal(_) => {
+            info(INTERNAL_ERROR, error.to_string())
+        }
+    }
+}
+
+fn delta_inner_datafusion(error: &deltalake::DeltaTableError) -> Option<&DataFusionError> {
+    std::error::Error::source(error).and_then(|s| s.downcast_ref::<DataFusionError>())
+}
+
+fn log_error(error_info: &ErrorInfo) {
+    if error_info.code == INTERNAL_ERROR || error_info.code == IO_ERROR {
+        tracing::error!(code = %error_info.code, message = %error_info.message, "statement failed");
+    } else {
+        tracing::debug!(code = %error_info.code, message = %error_info.message, "statement failed");
+    }
+}
+
+pub fn to_pgwire(error: Error, context: Option<&QueryContext<'_>>) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(&error, context)))
+}
+
+fn parser_error_info(error: &ParserError, context: Option<&QueryContext<'_>>) -> ErrorInfo {
+    let message = match error {
+        ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
+        ParserError::RecursionLimitExceeded => "statement is nested too deeply".into(),
+    };
+    let (message, location) = split_location(&message);
+    let mut i = info(SYNTAX_ERROR, message);
+    if let (Some(location), Some(context)) = (location, context) {
+        let position = LocationIndex::new(context.query).position(location) + context.char_offset;
+        i.position = Some(position.to_string());
+    }
+    i
+}
+
+/// DataFusion prefixes messages with its own category ("Error during
+/// planning: ", "Execution error: "); Postgres users expect just the message.
+fn strip_category(message: &str) -> &str {
+    for prefix in [
+        "Error during planning: ",
+        "Execution error: ",
+        "This feature is not implemented: ",
+        "Schema error: ",
+        "Arrow error: ",
+        "Invalid argument error: ",
+        "Resources exhausted: ",
+        "Optimizer rule ",
+    ] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            return rest;
+        }
+    }
+    message
+}
+
+pub fn datafusion_error_info(
+    error: &DataFusionError,
+    context: Option<&QueryContext<'_>>,
+) -> ErrorInfo {
+    use datafusion::arrow::error::ArrowError;
+    use datafusion::common::SchemaError;
+
+    let root = error.find_root();
+    match root {
+        DataFusionError::SQL(parser_error, _) => parser_error_info(parser_error, context),
+        DataFusionError::ResourcesExhausted(message) => {
+            let mut i = info(OUT_OF_MEMORY, format!("out of memory: {message}"));
+            i.hint = Some(
+                "The query needs more memory than the server's --memory-limit allows; \
+                 filter or aggregate earlier, or raise the limit."
+                    .into(),
+            );
+            i
+        }
+        DataFusionError::NotImplemented(message) => info(FEATURE_NOT_SUPPORTED, message.clone()),
+        DataFusionError::SchemaError(schema_error, _) => match schema_error.as_ref() {
+            SchemaError::FieldNotFound { field, .. } => info(
+                UNDEFINED_COLUMN,
+                format!("column \"{}\" does not exist", field.name),
+            ),
+            other => info(
+                SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION,
+                strip_category(&other.to_string()).to_string(),
+            ),
+        },
+        DataFusionError::ArrowError(arrow_error, _) => match arrow_error.as_ref() {
+            ArrowError::DivideByZero => info(DIVISION_BY_ZERO, "division by zero"),
+            ArrowError::CastError(m) | ArrowError::ParseError(m) => {
+                info(INVALID_TEXT_REPRESENTATION, m.clone())
+            }
+            ArrowError::InvalidArgumentError(m)
+                if m.contains("is declared as non-nullable but contains null values") =>
+            {
+                not_null_in_values(m)
+            }
+            ArrowError::ComputeError(m) if m.contains("overflow") => {
+                info(NUMERIC_VALUE_OUT_OF_RANGE, m.clone())
+            }
+            other => info(DATA_EXCEPTION, other.to_string()),
+        },
+        DataFusionError::External(inner) => {
+            if let Some(fs_error) = inner.downcast_ref::<Error>() {
+                map_error(fs_error, context)
+            } else if let Some(delta) = inner.downcast_ref::<deltalake::DeltaTableError>() {
+                match delta_inner_datafusion(delta) {
+                    Some(df) => datafusion_error_info(df, context),
+                    None => info(IO_ERROR, format!("offline store: {delta}")),
+                }
+            } else {
+                info(INTERNAL_ERROR, inner.to_string())
+            }
+        }
+        DataFusionError::Plan(message) => plan_error_info(message),
+        DataFusionError::Execution(message) => execution_error_info(message),
+        DataFusionError::Internal(message) => info(INTERNAL_ERROR, message.clone()),
+        DataFusionError::IoError(e) => info(IO_ERROR, e.to_string()),
+        other => info(
+            INTERNAL_ERROR,
+            strip_category(&other.to_string()).to_string(),
+        ),
+    }
+}
+
+/// DataFusion checks NOT NULL while building the VALUES of an INSERT, where
+/// columns are still named `column1`, `column2`, … in the target's order.
+fn not_null_in_values(message: &str) -> ErrorInfo {
+    let column = message.split('\'').nth(1).unwrap_or_default().to_string();
+    let text = match column
+        .strip_prefix("column")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        Some(n) => format!(
+            "null value in column {n} of the VALUES list violates a not-null constraint of the target table"
+        ),
+        None => format!("null value in column \"{column}\" violates not-null constraint"),
+    };
+    info(NOT_NULL_VIOLATION, text)
+}
+
+/// DataFusion reports most semantic errors as `Plan` with a message; pick out
+/// the ones Postgres gives their own SQLSTATE.
+fn plan_error_info(message: &str) -> ErrorInfo {
+    let lower = message.to_lowercase();
+    if let Some(rest) = message.strip_prefix("table '")
+        && let Some(name) = rest.strip_suffix("' not found")
+    {
+        let name = name
+            .strip_prefix("fstore.public.")
+            .or_else(|| name.strip_prefix("fstore."))
+            .unwrap_or(name);
+        return info(
+            UNDEFINED_TABLE,
+            format!("relation \"{name}\" does not exist"),
+        );
+    }
+    if lower.contains("invalid function") || lower.contains("no function matches") {
+        let mut i = info(UNDEFINED_FUNCTION, message.to_string());
+        i.hint = Some("No function matches the given name and argument types.".into());
+        return i;
+    }
+    if lower.contains("cannot be cast")
+        || lower.contains("cannot coerce")
+        || lower.contains("cannot infer common")
+        || lower.contains("does not support")
+            && (lower.contains("type") || lower.contains("operator"))
+    {
+        return info(DATATYPE_MISMATCH, message.to_string());
+    }
+    if lower.contains("already exists") {
+        return info(DUPLICATE_TABLE, message.to_string());
+    }
+    info(SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION, message.to_string())
+}
+
+fn execution_error_info(message: &str) -> ErrorInfo {
+    let lower = message.to_lowercase();
+    if lower.contains("cannot cast") || lower.contains("cast error") || lower.contains("parse") {
+        info(INVALID_TEXT_REPRESENTATION, message.to_string())
+    } else if lower.contains("divide by zero") || lower.contains("division by zero") {
+        info(DIVISION_BY_ZERO, "division by zero")
+    } else if lower.contains("overflow") {
+        info(NUMERIC_VALUE_OUT_OF_RANGE, message.to_string())
+    } else {
+        info(DATA_EXCEPTION, message.to_string())
+    }
+}
+
+/// Converts any `PgWireError` carrying a Rust error into a Postgres error
+/// response with a proper SQLSTATE. Installed as pgwire's error handler, it
+/// sees every error of every protocol path (including ones datafusion-postgres
+/// returns), so nothing reaches the client as a bare XX000 "API error".
+#[derive(Debug, Default)]
+pub struct FstoreErrorHandler;
+
+impl ErrorHandler for FstoreErrorHandler {
+    fn on_error<C>(&self, _client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        let converted = match error {
+            PgWireError::ApiError(inner) => Some(api_error_info(inner.as_ref())),
+            PgWireError::UserError(info) => {
+                log_error(info);
+                None
+            }
+            _ => None,
+        };
+        if let Some(converted) = converted {
+            log_error(&converted);
+            *error = PgWireError::UserError(Box::new(converted));
+        }
+    }
+}
+
+pub fn api_error_info(error: &(dyn std::error::Error + Send + Sync + 'static)) -> ErrorInfo {
+    if let Some(df) = error.downcast_ref::<DataFusionError>() {
+        datafusion_error_info(df, None)
+    } else if let Some(fs) = error.downcast_ref::<Error>() {
+        map_error(fs, None)
+    } else if let Some(parser) = error.downcast_ref::<ParserError>() {
+        parser_error_info(parser, None)
+    } else {
+        info(INTERNAL_ERROR, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_tables_are_42p01_with_the_users_name() {
+        let e = DataFusionError::Plan("table 'fstore.public.nope' not found".into());
+        let i = datafusion_error_info(&e, None);
+        assert_eq!(i.code, UNDEFINED_TABLE);
+        assert_eq!(i.message, "relation \"nope\" does not exist");
+    }
+
+    #[test]
+    fn resources_exhausted_is_53200_even_when_wrapped() {
+        let e = DataFusionError::Context(
+            "while sorting".into(),
+            Box::new(DataFusionError::ResourcesExhausted("sort".into())),
+        );
+        assert_eq!(datafusion_error_info(&e, None).code, OUT_OF_MEMORY);
+    }
+
+    #[test]
+    fn parser_errors_get_positions_relative_to_the_whole_query() {
+        let e = ParserError::ParserError(
+            "Expected: an expression, found: FROM at Line: 1, Column: 8".into(),
+        );
+        let context = QueryContext {
+            query: "SELECT FROM t",
+            char_offset: 10,
+        };
+        let i = parser_error_info(&e, Some(&context));
+        assert_eq!(i.code, SYNTAX_ERROR);
+        assert_eq!(i.position.as_deref(), Some("18"));
+        assert!(!i.message.contains("Line:"));
+    }
+}

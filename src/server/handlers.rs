@@ -1,0 +1,356 @@
+//! pgwire handlers: fstore's front door in front of datafusion-postgres.
+//!
+//! Every statement is split off and classified by `sql::parse_statement`:
+//! fstore's own statements and persistent DDL run here against the
+//! [`Database`]; everything else goes to datafusion-postgres's
+//! `DfSessionService` unchanged (its pg_catalog, `SET`/`SHOW`, transactions,
+//! cursors and type encoding). Both protocols share the statement type of
+//! `DfSessionService`: a statement we execute ourselves is stored as
+//! `(sql, None)` and re-parsed at Execute.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser;
+use datafusion_postgres::{DfSessionService, Parser as DfParser};
+use futures::{Sink, SinkExt};
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, Response};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::response::NoticeResponse;
+
+use super::errors::{
+    FstoreErrorHandler, QueryContext, api_error_info, datafusion_error_info, to_pgwire,
+};
+use super::shutdown::InFlight;
+use crate::database::{Database, StatementClass, classify};
+use crate::error::Error;
+use crate::sql::{FsStatement, Parsed, StatementText, parse_statement, split_statements};
+
+/// `DfSessionService`'s prepared-statement type, which we share so that its
+/// cursor and transaction hooks find the portal store they expect.
+pub type PreparedStatement = (String, Option<(sqlparser::ast::Statement, LogicalPlan)>);
+
+pub struct FstoreHandlers {
+    service: Arc<FstoreService>,
+    startup: Arc<FstoreStartup>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl FstoreHandlers {
+    pub fn new(database: Arc<Database>, in_flight: InFlight) -> Self {
+        let inner = Arc::new(DfSessionService::new(database.session_context()));
+        let parser = Arc::new(FstoreParser {
+            database: database.clone(),
+            inner: ExtendedQueryHandler::query_parser(inner.as_ref()),
+        });
+        let connections = Arc::new(ConnectionManager::new());
+        FstoreHandlers {
+            service: Arc::new(FstoreService {
+                database,
+                inner,
+                parser,
+                in_flight,
+            }),
+            startup: Arc::new(FstoreStartup {
+                connections: connections.clone(),
+            }),
+            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+        }
+    }
+}
+
+impl PgWireServerHandlers for FstoreHandlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.service.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.service.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn error_handler(&self) -> Arc<impl pgwire::api::ErrorHandler> {
+        Arc::new(FstoreErrorHandler)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+/// Any user name is accepted until authentication is configured (SPEC §7).
+pub struct FstoreStartup {
+    connections: Arc<ConnectionManager>,
+}
+
+#[async_trait]
+impl NoopStartupHandler for FstoreStartup {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(self.connections.clone())
+    }
+}
+
+/// Where one statement goes.
+enum Route {
+    Fstore(FsStatement),
+    Managed(Box<DfStatement>),
+    /// Carries DataFusion's syntax error, if its parser rejected the text.
+    Delegated(Option<Error>),
+}
+
+fn route(database: &Database, statement: &StatementText<'_>) -> Result<Route, Error> {
+    match parse_statement(statement)? {
+        Parsed::Fstore(s) => Ok(Route::Fstore(s)),
+        Parsed::Passthrough(syntax) => Ok(Route::Delegated(syntax)),
+        Parsed::Sql(s) => match classify(&s, database.config().allow_file_access) {
+            StatementClass::Managed => Ok(Route::Managed(s)),
+            StatementClass::Delegated => Ok(Route::Delegated(None)),
+            StatementClass::Forbidden { message, hint } => {
+                Err(Error::InsufficientPrivilege { message, hint })
+            }
+        },
+    }
+}
+
+pub struct FstoreService {
+    database: Arc<Database>,
+    inner: Arc<DfSessionService>,
+    parser: Arc<FstoreParser>,
+    in_flight: InFlight,
+}
+
+impl FstoreService {
+    async fn execute_routed<C>(&self, client: &mut C, route: Route) -> Result<Response, Error>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match route {
+            Route::Fstore(FsStatement::CreateFeatureGroup(group)) => {
+                Err(Error::FeatureNotSupported(format!(
+                    "CREATE FEATURE GROUP {} is recognised, but feature groups are not available in this version of fstore yet",
+                    group.name
+                )))
+            }
+            Route::Managed(statement) => {
+                let outcome = self.database.execute_ddl(&statement).await?;
+                for notice in outcome.notices {
+                    send_notice(client, notice).await?;
+                }
+                Ok(Response::Execution(outcome.tag))
+            }
+            Route::Delegated(_) => Err(Error::Internal(
+                "a delegated statement reached fstore's executor".into(),
+            )),
+        }
+    }
+}
+
+async fn send_notice<C>(client: &mut C, message: String) -> Result<(), Error>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let notice = NoticeResponse::new(vec![
+        (b'S', "NOTICE".into()),
+        (b'V', "NOTICE".into()),
+        (b'C', "00000".into()),
+        (b'M', message),
+    ]);
+    client
+        .send(PgWireBackendMessage::NoticeResponse(notice))
+        .await
+        .map_err(|e| Error::Internal(format!("could not send a notice: {}", PgWireError::from(e))))
+}
+
+/// Re-maps an error that came back from datafusion-postgres with the
+/// statement's position in the whole query string.
+fn in_context(error: PgWireError, context: &QueryContext<'_>) -> PgWireError {
+    use datafusion::error::DataFusionError;
+    match error {
+        PgWireError::ApiError(inner) => {
+            let info = if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                datafusion_error_info(df, Some(context))
+            } else if let Some(parser) = inner.downcast_ref::<sqlparser::parser::ParserError>() {
+                let wrapped = DataFusionError::SQL(Box::new(parser.clone()), None);
+                datafusion_error_info(&wrapped, Some(context))
+            } else {
+                api_error_info(inner.as_ref())
+            };
+            PgWireError::UserError(Box::new(info))
+        }
+        other => other,
+    }
+}
+
+/// When the compatibility parser rejects a statement without saying where,
+/// report DataFusion's parser error, which has a position.
+fn prefer_positioned(error: PgWireError, syntax: Option<Error>) -> PgWireError {
+    match (&error, syntax) {
+        (PgWireError::UserError(info), Some(syntax))
+            if info.code == super::errors::SYNTAX_ERROR && info.position.is_none() =>
+        {
+            to_pgwire(syntax, None)
+        }
+        _ => error,
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for FstoreService {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let _busy = self.in_flight.enter();
+        let statements = split_statements(query).map_err(|e| to_pgwire(e, None))?;
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            let context = QueryContext {
+                query: statement.text,
+                char_offset: statement.char_offset,
+            };
+            let routed =
+                route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))?;
+            match routed {
+                Route::Delegated(syntax) => {
+                    let delegated =
+                        SimpleQueryHandler::do_query(self.inner.as_ref(), client, statement.text)
+                            .await
+                            .map_err(|e| prefer_positioned(in_context(e, &context), syntax))?;
+                    responses.extend(delegated);
+                }
+                other => responses.push(
+                    self.execute_routed(client, other)
+                        .await
+                        .map_err(|e| to_pgwire(e, Some(&context)))?,
+                ),
+            }
+        }
+        Ok(responses)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for FstoreService {
+    type Statement = PreparedStatement;
+    type QueryParser = FstoreParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let _busy = self.in_flight.enter();
+        let (sql, planned) = &portal.statement.statement;
+        if planned.is_some() || sql.trim().is_empty() {
+            return ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows)
+                .await;
+        }
+        let statements = split_statements(sql).map_err(|e| to_pgwire(e, None))?;
+        let [statement] = statements.as_slice() else {
+            return Err(to_pgwire(
+                Error::Internal("a prepared fstore statement is not one statement".into()),
+                None,
+            ));
+        };
+        let context = QueryContext {
+            query: statement.text,
+            char_offset: statement.char_offset,
+        };
+        let routed = route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))?;
+        self.execute_routed(client, routed)
+            .await
+            .map_err(|e| to_pgwire(e, Some(&context)))
+    }
+}
+
+pub struct FstoreParser {
+    database: Arc<Database>,
+    inner: Arc<DfParser>,
+}
+
+#[async_trait]
+impl QueryParser for FstoreParser {
+    type Statement = PreparedStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let statements = split_statements(sql).map_err(|e| to_pgwire(e, None))?;
+        match statements.as_slice() {
+            [] => self.inner.parse_sql(client, sql, types).await,
+            [statement] => {
+                let context = QueryContext {
+                    query: statement.text,
+                    char_offset: statement.char_offset,
+                };
+                match route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))? {
+                    Route::Delegated(syntax) => self
+                        .inner
+                        .parse_sql(client, sql, types)
+                        .await
+                        .map_err(|e| prefer_positioned(in_context(e, &context), syntax)),
+                    Route::Fstore(_) | Route::Managed(_) => Ok(Some((sql.to_string(), None))),
+                }
+            }
+            [_, second, ..] => Err(to_pgwire(
+                Error::syntax(
+                    "cannot insert multiple commands into a prepared statement",
+                    Some(second.char_offset + 1),
+                ),
+                None,
+            )),
+        }
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.inner.get_parameter_types(statement)
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        self.inner.get_result_schema(statement, column_format)
+    }
+}

@@ -1,0 +1,130 @@
+//! The network server: accepts Postgres connections and serves each with
+//! fstore's pgwire handlers until shutdown.
+//!
+//! `run` is what `main` calls and what tests call on `127.0.0.1:0`.
+
+pub mod errors;
+pub mod handlers;
+mod shutdown;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgwire::tokio::process_socket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::database::Database;
+use crate::error::Result;
+pub use handlers::FstoreHandlers;
+pub use shutdown::InFlight;
+
+/// Serves `database` on `listener` until `shutdown` resolves, then lets
+/// statements in flight finish (up to the configured grace period) and
+/// closes every connection.
+pub async fn run(
+    listener: TcpListener,
+    database: Arc<Database>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let in_flight = InFlight::default();
+    let handlers = Arc::new(FstoreHandlers::new(database.clone(), in_flight.clone()));
+    let max_connections = database.config().max_connections;
+    let limiter = Arc::new(Semaphore::new(max_connections));
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let _ = socket.set_nodelay(true);
+                match limiter.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let handlers = handlers.clone();
+                        connections.spawn(async move {
+                            let _permit = permit;
+                            tracing::debug!(%peer, "connection opened");
+                            if let Err(e) = process_socket(socket, None, handlers).await {
+                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            }
+                        });
+                    }
+                    Err(_) => {
+                        tracing::warn!(%peer, max_connections, "connection refused: too many clients");
+                        connections.spawn(refuse_connection(socket));
+                    }
+                }
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+
+    let grace = database.config().shutdown_grace;
+    tracing::info!(
+        running = in_flight.running(),
+        "shutting down: no new connections; waiting for statements in flight"
+    );
+    if !in_flight.wait_idle(grace).await {
+        tracing::warn!(
+            ?grace,
+            "statements still running after the grace period are abandoned"
+        );
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+    tracing::info!("shut down");
+    Ok(())
+}
+
+const SSL_REQUEST_CODE: u32 = 80877103;
+const GSSENC_REQUEST_CODE: u32 = 80877104;
+
+/// Answers a connection over the limit the way Postgres does: read its
+/// start-up packet, send FATAL 53300, close.
+async fn refuse_connection(mut socket: TcpStream) {
+    let exchange = async {
+        loop {
+            let length = socket.read_u32().await? as usize;
+            if !(8..=10_000).contains(&length) {
+                break;
+            }
+            let mut body = vec![0u8; length - 4];
+            socket.read_exact(&mut body).await?;
+            let code = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+            if code == SSL_REQUEST_CODE || code == GSSENC_REQUEST_CODE {
+                socket.write_all(b"N").await?;
+                continue;
+            }
+            break;
+        }
+        let mut fields = Vec::new();
+        for (tag, value) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', errors::TOO_MANY_CONNECTIONS),
+            (b'M', "sorry, too many clients already"),
+        ] {
+            fields.push(tag);
+            fields.extend_from_slice(value.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut message = vec![b'E'];
+        message.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
+        message.extend_from_slice(&fields);
+        socket.write_all(&message).await?;
+        socket.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), exchange).await;
+}

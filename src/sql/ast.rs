@@ -1,0 +1,105 @@
+//! fstore's own statements. Each prints back as SQL that parses to itself.
+
+use std::fmt;
+
+use datafusion::sql::sqlparser::ast::{ColumnDef, Expr, Ident, ObjectName, Query, SqlOption};
+
+/// A statement of fstore's dialect (everything else is DataFusion SQL).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FsStatement {
+    CreateFeatureGroup(CreateFeatureGroup),
+}
+
+impl fmt::Display for FsStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FsStatement::CreateFeatureGroup(s) => s.fmt(f),
+        }
+    }
+}
+
+/// Where a feature group's rows are served from, besides the offline store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    Online,
+    Offline,
+}
+
+/// ```sql
+/// CREATE FEATURE GROUP [IF NOT EXISTS] name [VERSION n] (
+///     column type [NOT NULL], …, PRIMARY KEY (cols), [EVENT TIME (col)]
+/// ) [ONLINE | OFFLINE] [TTL INTERVAL '…'] [COMMENT '…'] [WITH (k = 'v', …)]
+/// [AS query]
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateFeatureGroup {
+    pub if_not_exists: bool,
+    pub name: ObjectName,
+    pub version: Option<u64>,
+    pub columns: Vec<ColumnDef>,
+    pub primary_key: Vec<Ident>,
+    pub event_time: Option<Ident>,
+    pub serving: Option<Serving>,
+    pub ttl: Option<Expr>,
+    pub comment: Option<String>,
+    pub options: Vec<SqlOption>,
+    pub query: Option<Box<Query>>,
+}
+
+fn comma_separated<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|item| item.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn quote_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl fmt::Display for CreateFeatureGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CREATE FEATURE GROUP ")?;
+        if self.if_not_exists {
+            write!(f, "IF NOT EXISTS ")?;
+        }
+        write!(f, "{}", self.name)?;
+        if let Some(version) = self.version {
+            write!(f, " VERSION {version}")?;
+        }
+        let has_body =
+            !self.columns.is_empty() || !self.primary_key.is_empty() || self.event_time.is_some();
+        if has_body {
+            let mut parts: Vec<String> = self.columns.iter().map(|c| c.to_string()).collect();
+            if !self.primary_key.is_empty() {
+                parts.push(format!(
+                    "PRIMARY KEY ({})",
+                    comma_separated(&self.primary_key)
+                ));
+            }
+            if let Some(event_time) = &self.event_time {
+                parts.push(format!("EVENT TIME ({event_time})"));
+            }
+            write!(f, " ({})", parts.join(", "))?;
+        }
+        match self.serving {
+            Some(Serving::Online) => write!(f, " ONLINE")?,
+            Some(Serving::Offline) => write!(f, " OFFLINE")?,
+            None => {}
+        }
+        if let Some(ttl) = &self.ttl {
+            write!(f, " TTL {ttl}")?;
+        }
+        if let Some(comment) = &self.comment {
+            write!(f, " COMMENT {}", quote_string(comment))?;
+        }
+        if !self.options.is_empty() {
+            write!(f, " WITH ({})", comma_separated(&self.options))?;
+        }
+        if let Some(query) = &self.query {
+            write!(f, " AS {query}")?;
+        }
+        Ok(())
+    }
+}

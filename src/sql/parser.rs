@@ -1,0 +1,280 @@
+//! fstore's SQL front door: peek at the first words of each statement; parse
+//! fstore's own statements here (reusing sqlparser for the parts) and hand
+//! everything else to DataFusion's parser.
+
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token};
+
+use super::ast::{CreateFeatureGroup, FsStatement, Serving};
+use super::split::{LocationIndex, StatementText, starts_with_words};
+use crate::error::{Error, Result};
+
+/// One statement, classified.
+#[derive(Debug)]
+pub enum Parsed {
+    Fstore(FsStatement),
+    Sql(Box<DfStatement>),
+    /// Text DataFusion's parser does not accept. It is handed on unchanged:
+    /// the Postgres-compatibility layer accepts some client catalog queries
+    /// that plain DataFusion SQL does not, and reports the error otherwise.
+    /// DataFusion's own syntax error (with its position) is kept in case the
+    /// other parser's error has none.
+    Passthrough(Option<Error>),
+}
+
+/// Parses one statement of a query string.
+pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
+    if starts_with_words(&statement.tokens, &["CREATE", "FEATURE", "GROUP"]) {
+        let parsed =
+            parse_create_feature_group(statement.text).map_err(|e| syntax_error(e, statement))?;
+        return Ok(Parsed::Fstore(FsStatement::CreateFeatureGroup(parsed)));
+    }
+    match DFParser::parse_sql_with_dialect(statement.text, &PostgreSqlDialect {}) {
+        Ok(mut statements) if statements.len() == 1 => {
+            Ok(Parsed::Sql(Box::new(statements.pop_front().ok_or_else(
+                || Error::Internal("parser returned no statement".into()),
+            )?)))
+        }
+        Ok(_) => Ok(Parsed::Passthrough(None)),
+        Err(datafusion::error::DataFusionError::SQL(e, _)) => {
+            Ok(Parsed::Passthrough(Some(syntax_error(*e, statement))))
+        }
+        Err(_) => Ok(Parsed::Passthrough(None)),
+    }
+}
+
+/// Turns a sqlparser error into a syntax error whose position counts from
+/// the start of the whole query string.
+pub fn syntax_error(error: ParserError, statement: &StatementText<'_>) -> Error {
+    let message = match error {
+        ParserError::ParserError(m) | ParserError::TokenizerError(m) => m,
+        ParserError::RecursionLimitExceeded => "statement is nested too deeply".to_string(),
+    };
+    let (message, location) = split_location(&message);
+    let position = location
+        .map(|l| LocationIndex::new(statement.text).position(l))
+        .map(|p| p + statement.char_offset);
+    Error::syntax(postgres_style(&message), position)
+}
+
+/// sqlparser appends " at Line: L, Column: C" to its messages.
+pub fn split_location(message: &str) -> (String, Option<Location>) {
+    let Some(at) = message.rfind(" at Line: ") else {
+        return (message.to_string(), None);
+    };
+    let tail = &message[at + " at Line: ".len()..];
+    let mut parts = tail.split(", Column: ");
+    let line = parts.next().and_then(|l| l.trim().parse::<u64>().ok());
+    let column = parts.next().and_then(|c| {
+        c.trim_end_matches(|ch: char| !ch.is_ascii_digit())
+            .parse::<u64>()
+            .ok()
+    });
+    match (line, column) {
+        (Some(line), Some(column)) => {
+            (message[..at].to_string(), Some(Location::new(line, column)))
+        }
+        _ => (message.to_string(), None),
+    }
+}
+
+/// "Expected: X, found: Y" reads better as Postgres words it.
+fn postgres_style(message: &str) -> String {
+    match message.split_once(", found: ") {
+        Some((expected, found)) if expected.starts_with("Expected: ") => {
+            let found = found.trim();
+            if found == "EOF" {
+                format!(
+                    "syntax error at end of input (expected {})",
+                    &expected["Expected: ".len()..]
+                )
+            } else {
+                format!(
+                    "syntax error at or near \"{found}\" (expected {})",
+                    &expected["Expected: ".len()..]
+                )
+            }
+        }
+        _ => message.to_string(),
+    }
+}
+
+fn parse_word(parser: &mut Parser<'_>, word: &str) -> bool {
+    match &parser.peek_token().token {
+        Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) => {
+            parser.next_token();
+            true
+        }
+        _ => false,
+    }
+}
+
+fn expect_word(parser: &mut Parser<'_>, word: &str) -> Result<(), ParserError> {
+    if parse_word(parser, word) {
+        Ok(())
+    } else {
+        parser.expected(word, parser.peek_token())
+    }
+}
+
+fn parse_create_feature_group(sql: &str) -> Result<CreateFeatureGroup, ParserError> {
+    let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql)?;
+    parser.expect_keyword(Keyword::CREATE)?;
+    expect_word(&mut parser, "FEATURE")?;
+    parser.expect_keyword(Keyword::GROUP)?;
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false)?;
+    let version = if parser.parse_keyword(Keyword::VERSION) {
+        let version = parser.parse_literal_uint()?;
+        if version == 0 {
+            return Err(ParserError::ParserError(
+                "feature group versions start at 1".into(),
+            ));
+        }
+        Some(version)
+    } else {
+        None
+    };
+
+    let mut group = CreateFeatureGroup {
+        if_not_exists,
+        name,
+        version,
+        columns: Vec::new(),
+        primary_key: Vec::new(),
+        event_time: None,
+        serving: None,
+        ttl: None,
+        comment: None,
+        options: Vec::new(),
+        query: None,
+    };
+
+    if parser.consume_token(&Token::LParen) {
+        loop {
+            if parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+                if !group.primary_key.is_empty() {
+                    return Err(ParserError::ParserError(
+                        "multiple PRIMARY KEY clauses are not allowed".into(),
+                    ));
+                }
+                group.primary_key = parser.parse_parenthesized_column_list(
+                    datafusion::sql::sqlparser::parser::IsOptional::Mandatory,
+                    false,
+                )?;
+            } else if parse_word(&mut parser, "EVENT") {
+                expect_word(&mut parser, "TIME")?;
+                parser.expect_token(&Token::LParen)?;
+                group.event_time = Some(parser.parse_identifier()?);
+                parser.expect_token(&Token::RParen)?;
+            } else {
+                group.columns.push(parser.parse_column_def()?);
+            }
+            if parser.consume_token(&Token::Comma) {
+                continue;
+            }
+            parser.expect_token(&Token::RParen)?;
+            break;
+        }
+    }
+
+    loop {
+        if parse_word(&mut parser, "ONLINE") {
+            group.serving = Some(Serving::Online);
+        } else if parse_word(&mut parser, "OFFLINE") {
+            group.serving = Some(Serving::Offline);
+        } else if parse_word(&mut parser, "TTL") {
+            group.ttl = Some(parser.parse_expr()?);
+        } else if parser.parse_keyword(Keyword::COMMENT) {
+            group.comment = Some(parser.parse_literal_string()?);
+        } else if parser.peek_keyword(Keyword::WITH) {
+            group.options = parser.parse_options(Keyword::WITH)?;
+        } else {
+            break;
+        }
+    }
+    if parser.parse_keyword(Keyword::AS) {
+        group.query = Some(parser.parse_query()?);
+    }
+    if parser.peek_token().token != Token::EOF {
+        return parser.expected("end of statement", parser.peek_token());
+    }
+    if group.query.is_none() && group.columns.is_empty() {
+        return Err(ParserError::ParserError(
+            "a feature group needs a column list or AS query".into(),
+        ));
+    }
+    Ok(group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::split::split_statements;
+
+    fn parse_one(sql: &str) -> Result<Parsed> {
+        let statements = split_statements(sql)?;
+        parse_statement(&statements[0])
+    }
+
+    #[test]
+    fn create_feature_group_round_trips_through_display() {
+        let sql = "CREATE FEATURE GROUP IF NOT EXISTS transactions VERSION 2 (\
+                   cc_num BIGINT NOT NULL, trans_ts TIMESTAMP NOT NULL, amount DOUBLE PRECISION, \
+                   PRIMARY KEY (cc_num), EVENT TIME (trans_ts)) ONLINE TTL INTERVAL '30 days' \
+                   COMMENT 'card''s transactions' WITH (owner = 'risk')";
+        let Parsed::Fstore(first) = parse_one(sql).unwrap() else {
+            panic!("not recognised as an fstore statement");
+        };
+        let printed = first.to_string();
+        let Parsed::Fstore(second) = parse_one(&printed).unwrap() else {
+            panic!("printed form is not an fstore statement: {printed}");
+        };
+        assert_eq!(first, second);
+        let FsStatement::CreateFeatureGroup(group) = first;
+        assert_eq!(group.version, Some(2));
+        assert_eq!(group.columns.len(), 3);
+        assert_eq!(group.primary_key[0].value, "cc_num");
+        assert_eq!(group.event_time.unwrap().value, "trans_ts");
+        assert_eq!(group.serving, Some(Serving::Online));
+        assert_eq!(group.comment.as_deref(), Some("card's transactions"));
+    }
+
+    #[test]
+    fn create_feature_group_as_select_parses() {
+        let Parsed::Fstore(FsStatement::CreateFeatureGroup(group)) =
+            parse_one("create feature group g as select 1 as k").unwrap()
+        else {
+            panic!("not parsed");
+        };
+        assert!(group.query.is_some());
+    }
+
+    #[test]
+    fn errors_carry_the_position_in_the_whole_query() {
+        let sql = "SELECT 1; CREATE FEATURE GROUP g (k INT,, PRIMARY KEY (k))";
+        let statements = split_statements(sql).unwrap();
+        match parse_statement(&statements[1]) {
+            Err(Error::Syntax { message, position }) => {
+                assert_eq!(position, Some(41), "{message}");
+                assert!(
+                    message.contains("syntax error at or near \",\""),
+                    "{message}"
+                );
+            }
+            other => panic!("expected syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_statements_go_to_datafusion() {
+        assert!(matches!(parse_one("SELECT 1").unwrap(), Parsed::Sql(_)));
+        assert!(matches!(
+            parse_one("SELECT 1 OPERATOR(pg_catalog.~) 2 @@@").unwrap(),
+            Parsed::Passthrough(_) | Parsed::Sql(_)
+        ));
+    }
+}

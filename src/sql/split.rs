@@ -1,0 +1,138 @@
+//! Splits a query string into statements at top-level semicolons, keeping
+//! each statement's original text and where it starts (for error positions).
+//!
+//! Splitting on tokens, not characters, keeps semicolons inside string
+//! literals, quoted identifiers and comments where they belong.
+
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+
+use crate::error::{Error, Result};
+
+/// One statement of a query string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatementText<'a> {
+    pub text: &'a str,
+    /// Characters before `text` in the whole query string.
+    pub char_offset: usize,
+    /// The statement's tokens, without whitespace and comments.
+    pub tokens: Vec<Token>,
+}
+
+/// Maps sqlparser's (line, column) locations onto byte and character offsets.
+pub struct LocationIndex<'a> {
+    sql: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> LocationIndex<'a> {
+    pub fn new(sql: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+        LocationIndex { sql, line_starts }
+    }
+
+    /// Byte offset of a 1-based line/column location (clamped to the text).
+    pub fn byte_offset(&self, location: Location) -> usize {
+        let line = (location.line.max(1) as usize - 1).min(self.line_starts.len() - 1);
+        let start = self.line_starts[line];
+        let column = location.column.max(1) as usize - 1;
+        self.sql[start..]
+            .char_indices()
+            .nth(column)
+            .map(|(i, _)| start + i)
+            .unwrap_or(self.sql.len())
+    }
+
+    /// 1-based character position, as Postgres reports in ErrorResponse.
+    pub fn position(&self, location: Location) -> usize {
+        self.sql[..self.byte_offset(location)].chars().count() + 1
+    }
+}
+
+fn is_trivia(token: &Token) -> bool {
+    matches!(token, Token::Whitespace(_))
+}
+
+/// Splits `sql` into its statements; empty statements (`;;`) are dropped.
+pub fn split_statements(sql: &str) -> Result<Vec<StatementText<'_>>> {
+    let index = LocationIndex::new(sql);
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| Error::syntax(e.message, Some(index.position(e.location))))?;
+
+    let mut statements = Vec::new();
+    let mut current: Vec<&TokenWithSpan> = Vec::new();
+    let mut flush = |current: &mut Vec<&TokenWithSpan>| {
+        if let (Some(first), Some(last)) = (current.first(), current.last()) {
+            let start = index.byte_offset(first.span.start);
+            let end = index.byte_offset(last.span.end).max(start);
+            statements.push(StatementText {
+                text: &sql[start..end],
+                char_offset: sql[..start].chars().count(),
+                tokens: current.iter().map(|t| t.token.clone()).collect(),
+            });
+        }
+        current.clear();
+    };
+    for token in &tokens {
+        match &token.token {
+            Token::SemiColon => flush(&mut current),
+            Token::EOF => {}
+            t if is_trivia(t) => {}
+            _ => current.push(token),
+        }
+    }
+    flush(&mut current);
+    Ok(statements)
+}
+
+/// True when the statement starts with these words (case-insensitive,
+/// unquoted).
+pub fn starts_with_words(tokens: &[Token], words: &[&str]) -> bool {
+    tokens.len() >= words.len()
+        && tokens.iter().zip(words).all(|(token, word)| match token {
+            Token::Word(w) => w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word),
+            _ => false,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_on_top_level_semicolons_only() {
+        let sql = "SELECT 'a;b'; -- c;\n SELECT \"x;y\" ;;  /* ; */ SELECT 3";
+        let parts: Vec<_> = split_statements(sql)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.text)
+            .collect();
+        assert_eq!(parts, vec!["SELECT 'a;b'", "SELECT \"x;y\"", "SELECT 3"]);
+    }
+
+    #[test]
+    fn offsets_count_characters_not_bytes() {
+        let sql = "SELECT 'é'; SELECT 2";
+        let parts = split_statements(sql).unwrap();
+        assert_eq!(parts[1].char_offset, 12);
+        assert_eq!(parts[1].text, "SELECT 2");
+    }
+
+    #[test]
+    fn unterminated_string_is_a_syntax_error_with_position() {
+        match split_statements("SELECT 1;\nSELECT 'abc") {
+            Err(Error::Syntax { position, .. }) => assert_eq!(position, Some(18)),
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn word_prefixes_ignore_case_and_reject_quoted_words() {
+        let parts = split_statements("create Feature GROUP g").unwrap();
+        assert!(starts_with_words(&parts[0].tokens, &["CREATE", "FEATURE"]));
+        let parts = split_statements("CREATE \"FEATURE\" x").unwrap();
+        assert!(!starts_with_words(&parts[0].tokens, &["CREATE", "FEATURE"]));
+    }
+}
