@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::execution::SendableRecordBatchStream;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
@@ -30,7 +31,11 @@ use crate::error::{Error, Result};
 pub struct OfflineTable {
     /// Qualified name used in error messages; renames update it.
     display_name: std::sync::RwLock<String>,
+    /// The schema DataFusion sees: what Delta scans produce (string
+    /// columns come back as views, for instance).
     schema: SchemaRef,
+    /// The schema Parquet files are written with, from the Delta log.
+    write_schema: SchemaRef,
     /// Held for the whole of an append: one writer per table keeps Delta
     /// commits free of conflicts and in statement order.
     table: Mutex<DeltaTable>,
@@ -93,24 +98,26 @@ impl OfflineTable {
             .with_table_name(display_name)
             .with_columns(kernel_schema.fields().cloned())
             .await?;
-        Self::from_table(table, display_name)
+        Self::from_table(table, display_name).await
     }
 
     pub async fn open(path: &Path, display_name: &str) -> Result<Arc<Self>> {
         let mut table = DeltaTableBuilder::from_url(table_url(path)?)?.build()?;
         table.load().await?;
-        Self::from_table(table, display_name)
+        Self::from_table(table, display_name).await
     }
 
-    fn from_table(table: DeltaTable, display_name: &str) -> Result<Arc<Self>> {
+    async fn from_table(table: DeltaTable, display_name: &str) -> Result<Arc<Self>> {
         let kernel_schema = table.snapshot()?.schema();
-        let schema: Schema = kernel_schema
+        let write_schema: Schema = kernel_schema
             .as_ref()
             .try_into_arrow()
             .map_err(|e| Error::Internal(format!("Delta schema has no Arrow form: {e}")))?;
+        let scan_schema = table.table_provider().build().await?.schema();
         Ok(Arc::new(OfflineTable {
             display_name: std::sync::RwLock::new(display_name.into()),
-            schema: Arc::new(schema),
+            schema: scan_schema,
+            write_schema: Arc::new(write_schema),
             snapshot: std::sync::RwLock::new(Arc::new(table.clone())),
             table: Mutex::new(table),
         }))
@@ -205,7 +212,7 @@ impl OfflineTable {
         let columns = batch
             .columns()
             .iter()
-            .zip(self.schema.fields())
+            .zip(self.write_schema.fields())
             .map(|(column, field)| {
                 if column.data_type() == field.data_type() {
                     Ok(column.clone())
@@ -215,7 +222,7 @@ impl OfflineTable {
             })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(datafusion::error::DataFusionError::from)?;
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)
+        Ok(RecordBatch::try_new(self.write_schema.clone(), columns)
             .map_err(datafusion::error::DataFusionError::from)?)
     }
 }

@@ -39,10 +39,12 @@ pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
             )?)))
         }
         Ok(_) => Ok(Parsed::Passthrough(None)),
-        Err(datafusion::error::DataFusionError::SQL(e, _)) => {
-            Ok(Parsed::Passthrough(Some(syntax_error(*e, statement))))
-        }
-        Err(_) => Ok(Parsed::Passthrough(None)),
+        Err(e) => match e.find_root() {
+            datafusion::error::DataFusionError::SQL(parser_error, _) => Ok(Parsed::Passthrough(
+                Some(syntax_error(parser_error.as_ref().clone(), statement)),
+            )),
+            _ => Ok(Parsed::Passthrough(None)),
+        },
     }
 }
 
@@ -276,5 +278,22 @@ mod tests {
             parse_one("SELECT 1 OPERATOR(pg_catalog.~) 2 @@@").unwrap(),
             Parsed::Passthrough(_) | Parsed::Sql(_)
         ));
+    }
+}
+
+#[cfg(test)]
+mod passthrough_tests {
+    use super::*;
+    use crate::sql::split::split_statements;
+
+    #[test]
+    fn datafusion_syntax_errors_are_kept_with_their_position() {
+        let statements = split_statements("SELECT * FRM t").unwrap();
+        match parse_statement(&statements[0]).unwrap() {
+            Parsed::Passthrough(Some(Error::Syntax { position, message })) => {
+                assert_eq!(position, Some(14), "{message}");
+            }
+            other => panic!("expected a kept syntax error, got {other:?}"),
+        }
     }
 }
