@@ -63,14 +63,10 @@ pub fn classify(statement: &DfStatement, allow_file_access: bool) -> StatementCl
                 StatementClass::Managed
             }
             Statement::CreateSchema { .. } | Statement::AlterTable(_) => StatementClass::Managed,
-            Statement::Drop { object_type, .. }
-                if matches!(
-                    object_type,
-                    ObjectType::Table | ObjectType::View | ObjectType::Schema
-                ) =>
-            {
-                StatementClass::Managed
-            }
+            Statement::Drop {
+                object_type: ObjectType::Table | ObjectType::View | ObjectType::Schema,
+                ..
+            } => StatementClass::Managed,
             _ => StatementClass::Delegated,
         },
         _ => StatementClass::Delegated,

@@ -107,7 +107,7 @@ impl NoopStartupHandler for FstoreStartup {
 
 /// Where one statement goes.
 enum Route {
-    Fstore(FsStatement),
+    Fstore(Box<FsStatement>),
     Managed(Box<DfStatement>),
     /// Carries DataFusion's syntax error, if its parser rejected the text.
     Delegated(Option<Error>),
@@ -141,7 +141,8 @@ impl FstoreService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         match route {
-            Route::Fstore(FsStatement::CreateFeatureGroup(group)) => {
+            Route::Fstore(statement) => {
+                let FsStatement::CreateFeatureGroup(group) = *statement;
                 Err(Error::FeatureNotSupported(format!(
                     "CREATE FEATURE GROUP {} is recognised, but feature groups are not available in this version of fstore yet",
                     group.name

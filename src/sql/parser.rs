@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// One statement, classified.
 #[derive(Debug)]
 pub enum Parsed {
-    Fstore(FsStatement),
+    Fstore(Box<FsStatement>),
     Sql(Box<DfStatement>),
     /// Text DataFusion's parser does not accept. It is handed on unchanged:
     /// the Postgres-compatibility layer accepts some client catalog queries
@@ -30,7 +30,9 @@ pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
     if starts_with_words(&statement.tokens, &["CREATE", "FEATURE", "GROUP"]) {
         let parsed =
             parse_create_feature_group(statement.text).map_err(|e| syntax_error(e, statement))?;
-        return Ok(Parsed::Fstore(FsStatement::CreateFeatureGroup(parsed)));
+        return Ok(Parsed::Fstore(Box::new(FsStatement::CreateFeatureGroup(
+            parsed,
+        ))));
     }
     match DFParser::parse_sql_with_dialect(statement.text, &PostgreSqlDialect {}) {
         Ok(mut statements) if statements.len() == 1 => {
@@ -236,7 +238,7 @@ mod tests {
             panic!("printed form is not an fstore statement: {printed}");
         };
         assert_eq!(first, second);
-        let FsStatement::CreateFeatureGroup(group) = first;
+        let FsStatement::CreateFeatureGroup(group) = *first;
         assert_eq!(group.version, Some(2));
         assert_eq!(group.columns.len(), 3);
         assert_eq!(group.primary_key[0].value, "cc_num");
@@ -247,11 +249,12 @@ mod tests {
 
     #[test]
     fn create_feature_group_as_select_parses() {
-        let Parsed::Fstore(FsStatement::CreateFeatureGroup(group)) =
+        let Parsed::Fstore(statement) =
             parse_one("create feature group g as select 1 as k").unwrap()
         else {
             panic!("not parsed");
         };
+        let FsStatement::CreateFeatureGroup(group) = *statement;
         assert!(group.query.is_some());
     }
 

@@ -1,0 +1,134 @@
+//! Drives the real `psql` binary against the server, the way a person uses
+//! it: meta-commands, a query, an error, and data that survives a restart.
+
+mod common;
+
+use std::process::Command;
+
+use common::TestServer;
+
+fn psql(server: &TestServer, args: &[&str]) -> (String, String, bool) {
+    let output = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port().to_string(),
+            "-U",
+            "analyst",
+            "-d",
+            "fstore",
+        ])
+        .args(args)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("psql must be installed (apt-get install postgresql-client)");
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        output.status.success(),
+    )
+}
+
+fn psql_commands(server: &TestServer, commands: &[&str]) -> (String, String, bool) {
+    let mut args = Vec::new();
+    for command in commands {
+        args.push("-c");
+        args.push(*command);
+    }
+    psql(server, &args)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_session_creates_queries_describes_and_survives_restart() {
+    let mut server = TestServer::start().await;
+
+    let (out, err, ok) = tokio::task::block_in_place(|| {
+        psql_commands(
+            &server,
+            &[
+                "CREATE TABLE trips (id BIGINT NOT NULL, city TEXT, km DOUBLE PRECISION)",
+                "INSERT INTO trips VALUES (1, 'Utrecht', 12.5), (2, 'Lyon', 3)",
+                "CREATE SCHEMA ops",
+                "CREATE VIEW long_trips AS SELECT id FROM trips WHERE km > 10",
+            ],
+        )
+    });
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("CREATE TABLE"), "{out}");
+    assert!(out.contains("INSERT 0 2"), "{out}");
+
+    let (out, err, ok) = tokio::task::block_in_place(|| {
+        psql_commands(&server, &["\\dt", "\\dn", "\\d trips", "\\l", "\\dv"])
+    });
+    assert!(ok, "{out}{err}");
+    assert!(err.is_empty(), "meta-commands must not error: {err}");
+    // \dt lists the table in schema public.
+    assert!(
+        out.lines()
+            .any(|l| l.contains("public") && l.contains("trips") && l.contains("table")),
+        "{out}"
+    );
+    // \dn lists both schemas.
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with("ops")),
+        "{out}"
+    );
+    // \d shows the columns with Postgres type names and NOT NULL.
+    assert!(out.contains("Table \"public.trips\""), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("id") && l.contains("bigint") && l.contains("not null")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("km") && l.contains("double precision")),
+        "{out}"
+    );
+    // \l lists the fstore database.
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with("fstore")),
+        "{out}"
+    );
+    assert!(out.contains("long_trips"), "{out}");
+
+    // An error is reported with its SQLSTATE and psql carries on.
+    let (out, err, _) = tokio::task::block_in_place(|| {
+        psql(
+            &server,
+            &[
+                "-v",
+                "VERBOSITY=verbose",
+                "-c",
+                "\\set VERBOSITY verbose",
+                "-c",
+                "SELECT * FROM no_such_table",
+                "-c",
+                "SELECT city FROM trips ORDER BY id",
+            ],
+        )
+    });
+    assert!(
+        err.contains("42P01") && err.contains("relation \"no_such_table\" does not exist"),
+        "{err}"
+    );
+    assert!(out.contains("Utrecht") && out.contains("Lyon"), "{out}");
+
+    server.restart().await;
+    let (out, err, ok) = tokio::task::block_in_place(|| {
+        psql(
+            &server,
+            &[
+                "-At",
+                "-c",
+                "SELECT id, city FROM trips ORDER BY id",
+                "-c",
+                "SELECT * FROM long_trips",
+            ],
+        )
+    });
+    assert!(ok, "{err}");
+    assert_eq!(out, "1|Utrecht\n2|Lyon\n1\n");
+}
