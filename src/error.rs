@@ -36,6 +36,25 @@ pub enum Error {
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
     NotNullViolation { table: String, column: String },
+    #[error("{kind} \"{name}\" does not exist")]
+    UndefinedObject { kind: &'static str, name: String },
+    #[error("{kind} \"{name}\" already exists")]
+    DuplicateObject { kind: &'static str, name: String },
+    #[error("column \"{0}\" specified more than once")]
+    DuplicateColumn(String),
+    #[error("column \"{0}\" does not exist")]
+    UndefinedColumn(String),
+    #[error("{0}")]
+    InvalidDefinition(String),
+    #[error("{0}")]
+    DatatypeMismatch(String),
+    /// A malformed input row (COPY); `line` counts from 1.
+    #[error("{message}")]
+    BadCopyData {
+        message: String,
+        line: u64,
+        column: Option<String>,
+    },
     #[error("{0}")]
     FeatureNotSupported(String),
     #[error("{message}")]

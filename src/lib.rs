@@ -41,7 +41,10 @@ pub mod catalog;
 pub mod config;
 pub mod database;
 pub mod error;
+pub mod featuregroup;
+pub mod ingest;
 pub mod offline;
+pub mod online;
 pub mod server;
 pub mod sql;
 

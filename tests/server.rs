@@ -167,9 +167,11 @@ async fn errors_have_postgres_sqlstates_and_the_session_goes_on() {
         ("CREATE SCHEMA public", "42P06"),
         ("ALTER TABLE t ADD COLUMN y INT", "0A000"),
         (
-            "CREATE FEATURE GROUP g (k INT NOT NULL, PRIMARY KEY (k))",
+            "CREATE FEATURE GROUP g (k DOUBLE PRECISION NOT NULL, PRIMARY KEY (k))",
             "0A000",
         ),
+        ("CREATE FEATURE GROUP g (k INT, v INT)", "42P16"),
+        ("DROP FEATURE GROUP no_such_group", "42P01"),
     ];
     for (sql, expected) in cases {
         // Both protocols must report the same SQLSTATE.

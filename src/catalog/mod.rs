@@ -43,6 +43,36 @@ pub struct Relation {
     pub created_seq: u64,
 }
 
+/// One version of a feature group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureGroupDef {
+    pub schema: String,
+    pub name: String,
+    pub version: u64,
+    pub primary_key: Vec<String>,
+    pub event_time: Option<String>,
+    pub online: bool,
+    pub ttl_seconds: Option<i64>,
+    pub description: Option<String>,
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// The Delta table directory under `<data-dir>/tables` and the online
+    /// database name.
+    pub storage_id: String,
+    /// Microseconds since the Unix epoch.
+    pub created_at_micros: i64,
+}
+
+impl FeatureGroupDef {
+    /// The name under which this very version is addressable in SQL.
+    pub fn versioned_name(&self) -> String {
+        versioned_name(&self.name, self.version)
+    }
+}
+
+pub fn versioned_name(name: &str, version: u64) -> String {
+    format!("{name}_v{version}")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchemaEntry {
     pub name: String,
@@ -52,7 +82,13 @@ pub struct Catalog {
     env: Env,
     schemas: Database<'static, Str, Str>,
     relations: Database<'static, Str, Str>,
+    feature_groups: Database<'static, Str, Str>,
     meta: Database<'static, Str, Str>,
+}
+
+fn feature_group_key(schema: &str, name: &str, version: u64) -> String {
+    // Zero-padded so LMDB's byte order is version order.
+    format!("{schema}\0{name}\0{version:020}")
 }
 
 fn relation_key(schema: &str, name: &str) -> String {
@@ -71,18 +107,25 @@ impl Catalog {
                 .max_dbs(8)
                 .open(dir)?
         };
-        let (schemas, relations, meta) = env
+        let (schemas, relations, feature_groups, meta) = env
             .create_databases_and_commit(env.write_txn()?, |opener, wtxn| {
                 let schemas = opener.create_database(wtxn, Some("schemas"))?;
                 let relations = opener.create_database(wtxn, Some("relations"))?;
+                let feature_groups = opener.create_database(wtxn, Some("feature_groups"))?;
                 let meta = opener.create_database(wtxn, Some("meta"))?;
-                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((schemas, relations, meta)))
+                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((
+                    schemas,
+                    relations,
+                    feature_groups,
+                    meta,
+                )))
             })?
             .unwrap_commit();
         let catalog = Catalog {
             env,
             schemas,
             relations,
+            feature_groups,
             meta,
         };
         let mut wtxn = catalog.env.write_txn()?;
@@ -216,6 +259,49 @@ impl Catalog {
             .put(&mut wtxn, &new_key, &serde_json::to_string(&relation)?)?;
         wtxn.commit()?;
         Ok(relation)
+    }
+
+    /// Every version of every feature group, ordered by schema, name, version.
+    pub fn feature_groups(&self) -> Result<Vec<FeatureGroupDef>> {
+        let rtxn = self.env.read_txn()?;
+        let mut out = Vec::new();
+        for item in self.feature_groups.iter(&rtxn)? {
+            let (_, value) = item?;
+            out.push(serde_json::from_str(value)?);
+        }
+        Ok(out)
+    }
+
+    /// The versions of one feature group, oldest first.
+    pub fn feature_group_versions(&self, schema: &str, name: &str) -> Result<Vec<FeatureGroupDef>> {
+        Ok(self
+            .feature_groups()?
+            .into_iter()
+            .filter(|d| d.schema == schema && d.name == name)
+            .collect())
+    }
+
+    pub fn put_feature_group(&self, def: &FeatureGroupDef) -> Result<()> {
+        let mut wtxn = self.env.write_txn()?;
+        self.feature_groups.put(
+            &mut wtxn,
+            &feature_group_key(&def.schema, &def.name, def.version),
+            &serde_json::to_string(def)?,
+        )?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    pub fn drop_feature_groups(&self, defs: &[FeatureGroupDef]) -> Result<()> {
+        let mut wtxn = self.env.write_txn()?;
+        for def in defs {
+            self.feature_groups.delete(
+                &mut wtxn,
+                &feature_group_key(&def.schema, &def.name, def.version),
+            )?;
+        }
+        wtxn.commit()?;
+        Ok(())
     }
 
     fn next_seq(&self, wtxn: &mut heed::RwTxn) -> Result<u64> {

@@ -171,7 +171,9 @@ impl Database {
         if !self.catalog.schema_exists(&name.schema)? {
             return Err(Error::UndefinedSchema(name.schema));
         }
-        if self.catalog.relation(&name.schema, &name.name)?.is_some() {
+        if self.catalog.relation(&name.schema, &name.name)?.is_some()
+            || self.relation_name_taken_by_feature_group(&name.schema, &name.name)
+        {
             if create.if_not_exists {
                 return Ok(Outcome::tag("CREATE TABLE").with_notice(format!(
                     "relation \"{}\" already exists, skipping",
@@ -233,6 +235,9 @@ impl Database {
         if !self.catalog.schema_exists(&name.schema)? {
             return Err(Error::UndefinedSchema(name.schema));
         }
+        if self.relation_name_taken_by_feature_group(&name.schema, &name.name) {
+            return Err(Error::DuplicateTable(name.name));
+        }
         match self.catalog.relation(&name.schema, &name.name)? {
             Some(existing) if existing.kind == RelationKind::Table => {
                 return Err(Error::DuplicateTable(name.name));
@@ -274,6 +279,20 @@ impl Database {
             .as_ident()
             .map(super::normalize_ident)
             .ok_or_else(|| Error::syntax(format!("improper schema name: {name}"), None))?;
+        if [
+            super::ONLINE_SCHEMA,
+            super::FS_SCHEMA,
+            "pg_catalog",
+            "information_schema",
+        ]
+        .contains(&schema.as_str())
+        {
+            if if_not_exists {
+                return Ok(Outcome::tag("CREATE SCHEMA")
+                    .with_notice(format!("schema \"{schema}\" already exists, skipping")));
+            }
+            return Err(Error::DuplicateSchema(schema));
+        }
         match self.catalog.create_schema(&schema) {
             Ok(()) => {}
             Err(Error::DuplicateSchema(_)) if if_not_exists => {
@@ -375,6 +394,23 @@ impl Database {
                 return Err(Error::UndefinedSchema(schema));
             }
             let contained = self.catalog.relations(Some(&schema))?;
+            let groups: Vec<String> = self
+                .catalog
+                .feature_groups()?
+                .into_iter()
+                .filter(|d| d.schema == schema)
+                .map(|d| d.versioned_name())
+                .collect();
+            if !groups.is_empty() {
+                return Err(Error::DependentObjects {
+                    schema: schema.clone(),
+                    detail: groups
+                        .iter()
+                        .map(|g| format!("feature group {schema}.{g} depends on schema {schema}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                });
+            }
             if !contained.is_empty() && !cascade {
                 let detail = contained
                     .iter()
@@ -445,7 +481,8 @@ impl Database {
             )));
         }
         let schema = self.schema_provider(&old.schema)?;
-        if schema.table_exist(&new) {
+        if schema.table_exist(&new) || self.relation_name_taken_by_feature_group(&old.schema, &new)
+        {
             return Err(Error::DuplicateTable(new));
         }
         self.catalog.rename_relation(&old.schema, &old.name, &new)?;

@@ -7,6 +7,7 @@
 //! (see `ddl.rs`); everything else runs on the shared context unchanged.
 
 mod ddl;
+pub(crate) mod feature_groups;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,11 +24,16 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
 pub use ddl::{Outcome, StatementClass, classify};
+pub use feature_groups::{FS_SCHEMA, ONLINE_SCHEMA};
+
+use std::collections::BTreeMap;
 
 use crate::catalog::{Catalog, DEFAULT_SCHEMA, RelationKind};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::featuregroup::FeatureGroup;
 use crate::offline::{OfflineTable, OfflineTableProvider};
+use crate::online::OnlineStore;
 
 /// The one database a server serves; clients see it as `fstore`.
 pub const DATABASE_NAME: &str = "fstore";
@@ -44,6 +50,8 @@ pub struct Database {
     config: Config,
     ctx: Arc<SessionContext>,
     catalog: Catalog,
+    online: Arc<OnlineStore>,
+    groups: std::sync::RwLock<BTreeMap<feature_groups::GroupKey, Arc<FeatureGroup>>>,
     /// Serialises DDL so that catalog checks and DataFusion registration
     /// happen as one step.
     ddl_lock: tokio::sync::Mutex<()>,
@@ -54,13 +62,21 @@ impl Database {
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::create_dir_all(tables_dir(&config.data_dir))?;
         let catalog = Catalog::open(&config.data_dir.join("catalog"))?;
+        let online = Arc::new(OnlineStore::open(&config.data_dir.join("online"))?);
         let ctx = Arc::new(new_session_context(&config)?);
         let database = Arc::new(Database {
             config,
             ctx,
             catalog,
+            online,
+            groups: std::sync::RwLock::new(BTreeMap::new()),
             ddl_lock: tokio::sync::Mutex::new(()),
         });
+        let catalog_provider = database.catalog_provider()?;
+        for reserved in [ONLINE_SCHEMA, FS_SCHEMA] {
+            catalog_provider.register_schema(reserved, Arc::new(MemorySchemaProvider::new()))?;
+        }
+        database.register_catalog_views()?;
         database.restore().await?;
         Ok(database)
     }
@@ -98,20 +114,27 @@ impl Database {
                     .register_schema(&schema.name, Arc::new(MemorySchemaProvider::new()))?;
             }
         }
-        for relation in self.catalog.relations(None)? {
+        let relations = self.catalog.relations(None)?;
+        for relation in relations.iter().filter(|r| r.kind == RelationKind::Table) {
+            let qualified = format!("{}.{}", relation.schema, relation.name);
+            let storage_id = relation
+                .storage_id
+                .as_deref()
+                .ok_or_else(|| Error::Internal(format!("table {qualified} has no storage id")))?;
+            let table = OfflineTable::open(&self.table_path(storage_id), &qualified).await?;
+            self.schema_provider(&relation.schema)?.register_table(
+                relation.name.clone(),
+                Arc::new(OfflineTableProvider::new(table)),
+            )?;
+        }
+        // Views may read feature groups, so groups come first.
+        for def in self.catalog.feature_groups()? {
+            self.restore_feature_group(def).await?;
+        }
+        for relation in relations {
             let qualified = format!("{}.{}", relation.schema, relation.name);
             match relation.kind {
-                RelationKind::Table => {
-                    let storage_id = relation.storage_id.as_deref().ok_or_else(|| {
-                        Error::Internal(format!("table {qualified} has no storage id"))
-                    })?;
-                    let table =
-                        OfflineTable::open(&self.table_path(storage_id), &qualified).await?;
-                    self.schema_provider(&relation.schema)?.register_table(
-                        relation.name.clone(),
-                        Arc::new(OfflineTableProvider::new(table)),
-                    )?;
-                }
+                RelationKind::Table => {}
                 RelationKind::View => {
                     let Some(definition) = &relation.definition else {
                         continue;
@@ -230,6 +253,21 @@ impl QualifiedName {
                 format!("improper qualified name (too many dotted names): {display}"),
                 None,
             )),
+        }
+    }
+}
+
+impl Drop for Database {
+    /// datafusion-pg-catalog's `pg_catalog` schema refers back to the
+    /// catalog list that contains it, so the providers (and the LMDB
+    /// environments they hold) would outlive the database; deregistering
+    /// the schemas breaks that cycle so a new `Database` can open the same
+    /// directory in this process.
+    fn drop(&mut self) {
+        if let Some(catalog) = self.ctx.catalog(DATABASE_NAME) {
+            for schema in catalog.schema_names() {
+                let _ = catalog.deregister_schema(&schema, true);
+            }
         }
     }
 }

@@ -151,31 +151,43 @@ impl OfflineTable {
     /// version. Returns the number of rows written. Nothing is visible to
     /// readers until the commit; on any error nothing is committed.
     pub async fn append(&self, mut input: SendableRecordBatchStream) -> Result<u64> {
-        let mut table = self.table.lock().await;
-        let mut writer = RecordBatchWriter::for_table(&table)?;
-        let mut rows = 0u64;
+        let mut append = self.begin_append().await?;
         while let Some(batch) = input.next().await {
-            let batch = batch?;
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            self.check_not_null(&batch)?;
-            rows += batch.num_rows() as u64;
-            writer.write(self.conform(batch)?).await?;
+            append.write(batch?).await?;
         }
-        if rows == 0 {
-            return Ok(0);
-        }
-        writer.flush_and_commit(&mut table).await?;
-        let committed = Arc::new(table.clone());
-        match self.snapshot.write() {
-            Ok(mut guard) => *guard = committed,
-            Err(poisoned) => *poisoned.into_inner() = committed,
-        }
-        Ok(rows)
+        Ok(append.commit().await?.map(|(rows, _)| rows).unwrap_or(0))
     }
 
-    fn check_not_null(&self, batch: &RecordBatch) -> Result<()> {
+    /// Starts an append; only one runs at a time per table.
+    pub async fn begin_append(&self) -> Result<Append<'_>> {
+        let table = self.table.lock().await;
+        let writer = RecordBatchWriter::for_table(&table)?;
+        Ok(Append {
+            owner: self,
+            table,
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// The latest committed Delta version.
+    pub fn version(&self) -> u64 {
+        self.latest().version().unwrap_or(0)
+    }
+
+    /// The table's location on disk.
+    pub fn path(&self) -> Result<std::path::PathBuf> {
+        self.latest()
+            .table_url()
+            .to_file_path()
+            .map_err(|()| Error::Internal("offline table is not on the local disk".into()))
+    }
+
+    pub fn write_schema(&self) -> SchemaRef {
+        self.write_schema.clone()
+    }
+
+    pub fn check_not_null(&self, batch: &RecordBatch) -> Result<()> {
         for (index, field) in self.schema.fields().iter().enumerate() {
             if field.is_nullable() {
                 continue;
@@ -200,7 +212,7 @@ impl OfflineTable {
 
     /// Casts a batch that matches the table column for column onto the exact
     /// stored types (timestamp unit, string representation, nullability).
-    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+    pub fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
         if batch.schema().fields().len() != self.schema.fields().len() {
             return Err(Error::Internal(format!(
                 "batch for \"{}\" has {} columns, table has {}",
@@ -224,5 +236,45 @@ impl OfflineTable {
             .map_err(datafusion::error::DataFusionError::from)?;
         Ok(RecordBatch::try_new(self.write_schema.clone(), columns)
             .map_err(datafusion::error::DataFusionError::from)?)
+    }
+}
+
+/// An append in progress: Parquet files are written as batches arrive and
+/// committed as one Delta version by [`Append::commit`]. Dropping it without
+/// committing leaves no trace (the files are never referenced).
+pub struct Append<'a> {
+    owner: &'a OfflineTable,
+    table: tokio::sync::MutexGuard<'a, DeltaTable>,
+    writer: RecordBatchWriter,
+    rows: u64,
+}
+
+impl Append<'_> {
+    /// Validates and writes a batch whose columns are the table's, in order;
+    /// returns it as written (stored types).
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+        self.owner.check_not_null(&batch)?;
+        let batch = self.owner.conform(batch)?;
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch.clone()).await?;
+        Ok(Some(batch))
+    }
+
+    /// Commits what was written: `(rows, new Delta version)`, or `None` if
+    /// nothing was written (no version is created then).
+    pub async fn commit(mut self) -> Result<Option<(u64, u64)>> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let version = self.writer.flush_and_commit(&mut self.table).await?;
+        let committed = Arc::new(self.table.clone());
+        match self.owner.snapshot.write() {
+            Ok(mut guard) => *guard = committed,
+            Err(poisoned) => *poisoned.into_inner() = committed,
+        }
+        Ok(Some((self.rows, version)))
     }
 }

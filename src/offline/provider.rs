@@ -17,15 +17,30 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 
 use super::OfflineTable;
+use crate::ingest::IngestTarget;
 
 #[derive(Debug)]
 pub struct OfflineTableProvider {
     table: Arc<OfflineTable>,
+    /// Where `INSERT` sends rows: the table itself, or a feature group that
+    /// also maintains an online store.
+    target: IngestTarget,
 }
 
 impl OfflineTableProvider {
     pub fn new(table: Arc<OfflineTable>) -> Self {
-        OfflineTableProvider { table }
+        OfflineTableProvider {
+            target: table.clone(),
+            table,
+        }
+    }
+
+    pub fn with_target(table: Arc<OfflineTable>, target: IngestTarget) -> Self {
+        OfflineTableProvider { table, target }
+    }
+
+    pub fn target(&self) -> &IngestTarget {
+        &self.target
     }
 
     pub fn table(&self) -> &Arc<OfflineTable> {
@@ -89,7 +104,7 @@ impl TableProvider for OfflineTableProvider {
                 self.table.name()
             )));
         }
-        let sink = OfflineSink::new(self.table.clone());
+        let sink = IngestSink::new(self.target.clone());
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }
@@ -98,14 +113,14 @@ impl TableProvider for OfflineTableProvider {
 /// null check (which names columns by index) does not run; the table's own
 /// check names the column and the relation, as Postgres does.
 #[derive(Debug)]
-struct OfflineSink {
-    table: Arc<OfflineTable>,
+struct IngestSink {
+    target: IngestTarget,
     permissive_schema: SchemaRef,
 }
 
-impl OfflineSink {
-    fn new(table: Arc<OfflineTable>) -> Self {
-        let schema = table.schema();
+impl IngestSink {
+    fn new(target: IngestTarget) -> Self {
+        let schema = target.schema();
         let permissive_schema = Arc::new(Schema::new(
             schema
                 .fields()
@@ -113,21 +128,21 @@ impl OfflineSink {
                 .map(|f| Field::new(f.name(), f.data_type().clone(), true))
                 .collect::<Vec<_>>(),
         ));
-        OfflineSink {
-            table,
+        IngestSink {
+            target,
             permissive_schema,
         }
     }
 }
 
-impl DisplayAs for OfflineSink {
+impl DisplayAs for IngestSink {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "OfflineSink: table={}", self.table.name())
+        write!(f, "IngestSink: target={}", self.target.name())
     }
 }
 
 #[async_trait]
-impl DataSink for OfflineSink {
+impl DataSink for IngestSink {
     fn schema(&self) -> &SchemaRef {
         &self.permissive_schema
     }
@@ -137,6 +152,6 @@ impl DataSink for OfflineSink {
         data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
-        self.table.append(data).await.map_err(to_df)
+        self.target.ingest(data).await.map_err(to_df)
     }
 }

@@ -20,6 +20,9 @@ pub const DUPLICATE_TABLE: &str = "42P07";
 pub const DUPLICATE_SCHEMA: &str = "42P06";
 pub const INVALID_SCHEMA_NAME: &str = "3F000";
 pub const UNDEFINED_COLUMN: &str = "42703";
+pub const DUPLICATE_COLUMN: &str = "42701";
+pub const INVALID_TABLE_DEFINITION: &str = "42P16";
+pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
 pub const UNDEFINED_FUNCTION: &str = "42883";
 pub const WRONG_OBJECT_TYPE: &str = "42809";
 pub const DATATYPE_MISMATCH: &str = "42804";
@@ -87,6 +90,30 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             i
         }
         Error::FeatureNotSupported(_) => info(FEATURE_NOT_SUPPORTED, error.to_string()),
+        Error::UndefinedObject { .. } => info(UNDEFINED_TABLE, error.to_string()),
+        Error::DuplicateObject { kind, .. } => {
+            let mut i = info(DUPLICATE_TABLE, error.to_string());
+            if *kind == "feature group" {
+                i.hint = Some("Use CREATE FEATURE GROUP … VERSION n to add a version.".into());
+            }
+            i
+        }
+        Error::DuplicateColumn(_) => info(DUPLICATE_COLUMN, error.to_string()),
+        Error::UndefinedColumn(_) => info(UNDEFINED_COLUMN, error.to_string()),
+        Error::InvalidDefinition(_) => info(INVALID_TABLE_DEFINITION, error.to_string()),
+        Error::DatatypeMismatch(_) => info(DATATYPE_MISMATCH, error.to_string()),
+        Error::BadCopyData {
+            message,
+            line,
+            column,
+        } => {
+            let mut i = info(INVALID_TEXT_REPRESENTATION, message);
+            i.where_context = Some(match column {
+                Some(column) => format!("COPY, line {line}, column {column}"),
+                None => format!("COPY, line {line}"),
+            });
+            i
+        }
         Error::InsufficientPrivilege { message, hint } => {
             let mut i = info(INSUFFICIENT_PRIVILEGE, message);
             i.hint = Some(hint.clone());
@@ -267,6 +294,11 @@ fn plan_error_info(message: &str) -> ErrorInfo {
             && (lower.contains("type") || lower.contains("operator"))
     {
         return info(DATATYPE_MISMATCH, message.to_string());
+    }
+    if lower.contains("inconsistent data length across values list")
+        || lower.contains("column count doesn't match insert query")
+    {
+        return info(SYNTAX_ERROR, message.to_string());
     }
     if lower.contains("already exists") {
         return info(DUPLICATE_TABLE, message.to_string());

@@ -20,15 +20,20 @@ use futures::{Sink, SinkExt};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{CopyResponse, Tag};
 use pgwire::api::results::{FieldInfo, Response};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::response::NoticeResponse;
+
+use crate::ingest::copy::{CopyFormat, CopyIn};
 
 use super::errors::{
     FstoreErrorHandler, QueryContext, api_error_info, datafusion_error_info, to_pgwire,
@@ -91,6 +96,10 @@ impl PgWireServerHandlers for FstoreHandlers {
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         self.cancel.clone()
     }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        Arc::new(FstoreCopyHandler)
+    }
 }
 
 /// Any user name is accepted until authentication is configured (SPEC §7).
@@ -108,6 +117,8 @@ impl NoopStartupHandler for FstoreStartup {
 /// Where one statement goes.
 enum Route {
     Fstore(Box<FsStatement>),
+    /// An fstore statement that reads the catalog, as plain SQL.
+    Rewritten(String),
     Managed(Box<DfStatement>),
     /// Carries DataFusion's syntax error, if its parser rejected the text.
     Delegated(Option<Error>),
@@ -115,7 +126,10 @@ enum Route {
 
 fn route(database: &Database, statement: &StatementText<'_>) -> Result<Route, Error> {
     match parse_statement(statement)? {
-        Parsed::Fstore(s) => Ok(Route::Fstore(s)),
+        Parsed::Fstore(s) => match database.rewrite_read_statement(&s)? {
+            Some(sql) => Ok(Route::Rewritten(sql)),
+            None => Ok(Route::Fstore(s)),
+        },
         Parsed::Passthrough(syntax) => Ok(Route::Delegated(syntax)),
         Parsed::Sql(s) => match classify(&s, database.config().allow_file_access) {
             StatementClass::Managed => Ok(Route::Managed(s)),
@@ -137,16 +151,22 @@ pub struct FstoreService {
 impl FstoreService {
     async fn execute_routed<C>(&self, client: &mut C, route: Route) -> Result<Response, Error>
     where
-        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         match route {
+            Route::Fstore(statement) if matches!(*statement, FsStatement::CopyFromStdin(_)) => {
+                self.start_copy_in(client, &statement).await
+            }
             Route::Fstore(statement) => {
-                let FsStatement::CreateFeatureGroup(group) = *statement;
-                Err(Error::FeatureNotSupported(format!(
-                    "CREATE FEATURE GROUP {} is recognised, but feature groups are not available in this version of fstore yet",
-                    group.name
-                )))
+                let outcome = self
+                    .database
+                    .execute_feature_group_statement(&statement)
+                    .await?;
+                for notice in outcome.notices {
+                    send_notice(client, notice).await?;
+                }
+                Ok(Response::Execution(outcome.tag))
             }
             Route::Managed(statement) => {
                 let outcome = self.database.execute_ddl(&statement).await?;
@@ -155,10 +175,124 @@ impl FstoreService {
                 }
                 Ok(Response::Execution(outcome.tag))
             }
-            Route::Delegated(_) => Err(Error::Internal(
+            Route::Delegated(_) | Route::Rewritten(_) => Err(Error::Internal(
                 "a delegated statement reached fstore's executor".into(),
             )),
         }
+    }
+}
+
+impl FstoreService {
+    async fn start_copy_in<C>(
+        &self,
+        client: &mut C,
+        statement: &FsStatement,
+    ) -> Result<Response, Error>
+    where
+        C: ClientInfo,
+    {
+        use datafusion::sql::sqlparser::ast::{CopySource, Statement};
+        let FsStatement::CopyFromStdin(copy) = statement else {
+            return Err(Error::Internal("not a COPY statement".into()));
+        };
+        let Statement::Copy {
+            source:
+                CopySource::Table {
+                    table_name,
+                    columns,
+                },
+            options,
+            legacy_options,
+            ..
+        } = copy.as_ref()
+        else {
+            return Err(Error::Internal("not a COPY FROM table statement".into()));
+        };
+        let format = CopyFormat::from_options(options, legacy_options)?;
+        let name = crate::database::QualifiedName::from_object_name(table_name)?;
+        let (target, indices) = self.database.copy_target(&name, columns).await?;
+        let column_count = indices.len();
+        let copy = crate::ingest::copy::start(target, indices, format);
+        let slot = client
+            .session_extensions()
+            .get_or_insert_with(CopySlot::default);
+        if let Some(previous) = slot.0.lock().await.replace(copy) {
+            previous.abort().await;
+        }
+        Ok(Response::CopyIn(CopyResponse::new(
+            0,
+            column_count,
+            futures::stream::empty(),
+        )))
+    }
+}
+
+/// The COPY in progress on a connection, between CopyInResponse and
+/// CopyDone/CopyFail.
+#[derive(Default)]
+struct CopySlot(tokio::sync::Mutex<Option<CopyIn>>);
+
+pub struct FstoreCopyHandler;
+
+#[async_trait]
+impl CopyHandler for FstoreCopyHandler {
+    async fn on_copy_data<C>(&self, client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let slot = client
+            .session_extensions()
+            .get_or_insert_with(CopySlot::default);
+        if let Some(copy) = slot.0.lock().await.as_ref() {
+            copy.data(copy_data.data).await;
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let slot = client
+            .session_extensions()
+            .get_or_insert_with(CopySlot::default);
+        let Some(copy) = slot.0.lock().await.take() else {
+            return Err(to_pgwire(
+                Error::Internal("CopyDone without a COPY in progress".into()),
+                None,
+            ));
+        };
+        let rows = copy.finish().await.map_err(|e| to_pgwire(e, None))?;
+        let tag = Tag::new("COPY").with_rows(rows as usize);
+        client
+            .send(PgWireBackendMessage::CommandComplete(tag.into()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let slot = client
+            .session_extensions()
+            .get_or_insert_with(CopySlot::default);
+        if let Some(copy) = slot.0.lock().await.take() {
+            copy.abort().await;
+        }
+        let mut info = pgwire::error::ErrorInfo::new(
+            "ERROR".into(),
+            super::errors::QUERY_CANCELED.into(),
+            format!("COPY from stdin failed: {}", fail.message),
+        );
+        info.severity_nonlocalized = Some("ERROR".into());
+        PgWireError::UserError(Box::new(info))
     }
 }
 
@@ -240,6 +374,12 @@ impl SimpleQueryHandler for FstoreService {
                         SimpleQueryHandler::do_query(self.inner.as_ref(), client, statement.text)
                             .await
                             .map_err(|e| prefer_positioned(in_context(e, &context), syntax))?;
+                    responses.extend(delegated);
+                }
+                Route::Rewritten(sql) => {
+                    let delegated = SimpleQueryHandler::do_query(self.inner.as_ref(), client, &sql)
+                        .await
+                        .map_err(|e| in_context(e, &context))?;
                     responses.extend(delegated);
                 }
                 other => responses.push(
@@ -330,6 +470,11 @@ impl QueryParser for FstoreParser {
                         .parse_sql(client, sql, types)
                         .await
                         .map_err(|e| prefer_positioned(in_context(e, &context), syntax)),
+                    Route::Rewritten(rewritten) => self
+                        .inner
+                        .parse_sql(client, &rewritten, types)
+                        .await
+                        .map_err(|e| in_context(e, &context)),
                     Route::Fstore(_) | Route::Managed(_) => Ok(Some((sql.to_string(), None))),
                 }
             }

@@ -2,18 +2,77 @@
 
 use std::fmt;
 
-use datafusion::sql::sqlparser::ast::{ColumnDef, Expr, Ident, ObjectName, Query, SqlOption};
+use datafusion::sql::sqlparser::ast::{
+    ColumnDef, Expr, Ident, ObjectName, Query, SqlOption, Statement,
+};
 
 /// A statement of fstore's dialect (everything else is DataFusion SQL).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FsStatement {
-    CreateFeatureGroup(CreateFeatureGroup),
+    CreateFeatureGroup(Box<CreateFeatureGroup>),
+    /// `COPY name [(columns)] FROM STDIN [options]` (a sqlparser `Copy`).
+    CopyFromStdin(Box<Statement>),
+    /// `SHOW FEATURE GROUPS`
+    ShowFeatureGroups,
+    /// `DESCRIBE FEATURE GROUP name [VERSION n]`
+    DescribeFeatureGroup {
+        name: ObjectName,
+        version: Option<u64>,
+    },
+    /// `DROP FEATURE GROUP [IF EXISTS] name [VERSION n]`
+    DropFeatureGroup {
+        if_exists: bool,
+        name: ObjectName,
+        version: Option<u64>,
+    },
+    /// `COMMENT ON FEATURE GROUP name [VERSION n] IS 'text' | NULL`
+    CommentOnFeatureGroup {
+        name: ObjectName,
+        version: Option<u64>,
+        comment: Option<String>,
+    },
+}
+
+fn version_suffix(version: &Option<u64>) -> String {
+    version.map(|v| format!(" VERSION {v}")).unwrap_or_default()
 }
 
 impl fmt::Display for FsStatement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FsStatement::CreateFeatureGroup(s) => s.fmt(f),
+            FsStatement::CopyFromStdin(s) => s.fmt(f),
+            FsStatement::ShowFeatureGroups => write!(f, "SHOW FEATURE GROUPS"),
+            FsStatement::DescribeFeatureGroup { name, version } => {
+                write!(
+                    f,
+                    "DESCRIBE FEATURE GROUP {name}{}",
+                    version_suffix(version)
+                )
+            }
+            FsStatement::DropFeatureGroup {
+                if_exists,
+                name,
+                version,
+            } => write!(
+                f,
+                "DROP FEATURE GROUP {}{name}{}",
+                if *if_exists { "IF EXISTS " } else { "" },
+                version_suffix(version)
+            ),
+            FsStatement::CommentOnFeatureGroup {
+                name,
+                version,
+                comment,
+            } => write!(
+                f,
+                "COMMENT ON FEATURE GROUP {name}{} IS {}",
+                version_suffix(version),
+                comment
+                    .as_deref()
+                    .map(quote_string)
+                    .unwrap_or_else(|| "NULL".into())
+            ),
         }
     }
 }

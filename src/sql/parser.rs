@@ -31,8 +31,27 @@ pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
         let parsed =
             parse_create_feature_group(statement.text).map_err(|e| syntax_error(e, statement))?;
         return Ok(Parsed::Fstore(Box::new(FsStatement::CreateFeatureGroup(
-            parsed,
+            Box::new(parsed),
         ))));
+    }
+    let ours = if starts_with_words(&statement.tokens, &["COPY"])
+        && copies_from_stdin(&statement.tokens)
+    {
+        Some(parse_copy_from_stdin(statement.text))
+    } else if starts_with_words(&statement.tokens, &["SHOW", "FEATURE", "GROUPS"]) {
+        Some(parse_show_feature_groups(statement.text))
+    } else if starts_with_words(&statement.tokens, &["DESCRIBE", "FEATURE", "GROUP"]) {
+        Some(parse_describe_feature_group(statement.text))
+    } else if starts_with_words(&statement.tokens, &["DROP", "FEATURE", "GROUP"]) {
+        Some(parse_drop_feature_group(statement.text))
+    } else if starts_with_words(&statement.tokens, &["COMMENT", "ON", "FEATURE", "GROUP"]) {
+        Some(parse_comment_on_feature_group(statement.text))
+    } else {
+        None
+    };
+    if let Some(parsed) = ours {
+        let parsed = parsed.map_err(|e| syntax_error(e, statement))?;
+        return Ok(Parsed::Fstore(Box::new(parsed)));
     }
     match DFParser::parse_sql_with_dialect(statement.text, &PostgreSqlDialect {}) {
         Ok(mut statements) if statements.len() == 1 => {
@@ -124,6 +143,113 @@ fn expect_word(parser: &mut Parser<'_>, word: &str) -> Result<(), ParserError> {
     }
 }
 
+fn copies_from_stdin(tokens: &[Token]) -> bool {
+    tokens.windows(2).any(|pair| {
+        matches!((&pair[0], &pair[1]), (Token::Word(a), Token::Word(b))
+            if a.value.eq_ignore_ascii_case("FROM") && b.value.eq_ignore_ascii_case("STDIN"))
+    })
+}
+
+fn parse_copy_from_stdin(sql: &str) -> Result<FsStatement, ParserError> {
+    use datafusion::sql::sqlparser::ast::{CopySource, CopyTarget, Statement};
+    let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql)?;
+    let statement = parser.parse_statement()?;
+    let _ = parser.consume_token(&Token::SemiColon);
+    expect_end(&mut parser)?;
+    match &statement {
+        Statement::Copy {
+            source: CopySource::Table { .. },
+            to: false,
+            target: CopyTarget::Stdin,
+            ..
+        } => Ok(FsStatement::CopyFromStdin(Box::new(statement))),
+        _ => Err(ParserError::ParserError(
+            "COPY … FROM STDIN needs a table name".into(),
+        )),
+    }
+}
+
+fn expect_end(parser: &mut Parser<'_>) -> Result<(), ParserError> {
+    if parser.peek_token().token != Token::EOF {
+        return parser.expected("end of statement", parser.peek_token());
+    }
+    Ok(())
+}
+
+fn parse_optional_version(parser: &mut Parser<'_>) -> Result<Option<u64>, ParserError> {
+    if parser.parse_keyword(Keyword::VERSION) {
+        let version = parser.parse_literal_uint()?;
+        if version == 0 {
+            return Err(ParserError::ParserError(
+                "feature group versions start at 1".into(),
+            ));
+        }
+        Ok(Some(version))
+    } else {
+        Ok(None)
+    }
+}
+
+fn feature_group_prefix(sql: &str, first: &str) -> Result<Parser<'static>, ParserError> {
+    let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql)?;
+    expect_word(&mut parser, first)?;
+    Ok(parser)
+}
+
+fn parse_show_feature_groups(sql: &str) -> Result<FsStatement, ParserError> {
+    let mut parser = feature_group_prefix(sql, "SHOW")?;
+    expect_word(&mut parser, "FEATURE")?;
+    expect_word(&mut parser, "GROUPS")?;
+    expect_end(&mut parser)?;
+    Ok(FsStatement::ShowFeatureGroups)
+}
+
+fn parse_describe_feature_group(sql: &str) -> Result<FsStatement, ParserError> {
+    let mut parser = feature_group_prefix(sql, "DESCRIBE")?;
+    expect_word(&mut parser, "FEATURE")?;
+    expect_word(&mut parser, "GROUP")?;
+    let name = parser.parse_object_name(false)?;
+    let version = parse_optional_version(&mut parser)?;
+    expect_end(&mut parser)?;
+    Ok(FsStatement::DescribeFeatureGroup { name, version })
+}
+
+fn parse_drop_feature_group(sql: &str) -> Result<FsStatement, ParserError> {
+    let mut parser = feature_group_prefix(sql, "DROP")?;
+    expect_word(&mut parser, "FEATURE")?;
+    expect_word(&mut parser, "GROUP")?;
+    let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false)?;
+    let version = parse_optional_version(&mut parser)?;
+    expect_end(&mut parser)?;
+    Ok(FsStatement::DropFeatureGroup {
+        if_exists,
+        name,
+        version,
+    })
+}
+
+fn parse_comment_on_feature_group(sql: &str) -> Result<FsStatement, ParserError> {
+    let mut parser = feature_group_prefix(sql, "COMMENT")?;
+    expect_word(&mut parser, "ON")?;
+    expect_word(&mut parser, "FEATURE")?;
+    expect_word(&mut parser, "GROUP")?;
+    let name = parser.parse_object_name(false)?;
+    let version = parse_optional_version(&mut parser)?;
+    parser.expect_keyword(Keyword::IS)?;
+    let comment = if parser.parse_keyword(Keyword::NULL) {
+        None
+    } else {
+        Some(parser.parse_literal_string()?)
+    };
+    expect_end(&mut parser)?;
+    Ok(FsStatement::CommentOnFeatureGroup {
+        name,
+        version,
+        comment,
+    })
+}
+
 fn parse_create_feature_group(sql: &str) -> Result<CreateFeatureGroup, ParserError> {
     let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql)?;
     parser.expect_keyword(Keyword::CREATE)?;
@@ -131,17 +257,7 @@ fn parse_create_feature_group(sql: &str) -> Result<CreateFeatureGroup, ParserErr
     parser.expect_keyword(Keyword::GROUP)?;
     let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = parser.parse_object_name(false)?;
-    let version = if parser.parse_keyword(Keyword::VERSION) {
-        let version = parser.parse_literal_uint()?;
-        if version == 0 {
-            return Err(ParserError::ParserError(
-                "feature group versions start at 1".into(),
-            ));
-        }
-        Some(version)
-    } else {
-        None
-    };
+    let version = parse_optional_version(&mut parser)?;
 
     let mut group = CreateFeatureGroup {
         if_not_exists,
@@ -203,9 +319,7 @@ fn parse_create_feature_group(sql: &str) -> Result<CreateFeatureGroup, ParserErr
     if parser.parse_keyword(Keyword::AS) {
         group.query = Some(parser.parse_query()?);
     }
-    if parser.peek_token().token != Token::EOF {
-        return parser.expected("end of statement", parser.peek_token());
-    }
+    expect_end(&mut parser)?;
     if group.query.is_none() && group.columns.is_empty() {
         return Err(ParserError::ParserError(
             "a feature group needs a column list or AS query".into(),
@@ -238,7 +352,9 @@ mod tests {
             panic!("printed form is not an fstore statement: {printed}");
         };
         assert_eq!(first, second);
-        let FsStatement::CreateFeatureGroup(group) = *first;
+        let FsStatement::CreateFeatureGroup(group) = *first else {
+            panic!("not a CREATE FEATURE GROUP");
+        };
         assert_eq!(group.version, Some(2));
         assert_eq!(group.columns.len(), 3);
         assert_eq!(group.primary_key[0].value, "cc_num");
@@ -254,7 +370,9 @@ mod tests {
         else {
             panic!("not parsed");
         };
-        let FsStatement::CreateFeatureGroup(group) = *statement;
+        let FsStatement::CreateFeatureGroup(group) = *statement else {
+            panic!("not a CREATE FEATURE GROUP");
+        };
         assert!(group.query.is_some());
     }
 
@@ -271,6 +389,23 @@ mod tests {
                 );
             }
             other => panic!("expected syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn feature_group_statements_round_trip() {
+        for sql in [
+            "SHOW FEATURE GROUPS",
+            "DESCRIBE FEATURE GROUP fs1.g VERSION 2",
+            "DROP FEATURE GROUP IF EXISTS g",
+            "DROP FEATURE GROUP g VERSION 3",
+            "COMMENT ON FEATURE GROUP g IS 'it''s here'",
+            "COMMENT ON FEATURE GROUP g VERSION 1 IS NULL",
+        ] {
+            let Parsed::Fstore(parsed) = parse_one(sql).unwrap() else {
+                panic!("{sql} is not an fstore statement");
+            };
+            assert_eq!(parsed.to_string(), sql);
         }
     }
 

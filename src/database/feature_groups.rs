@@ -1,0 +1,867 @@
+//! Feature-group DDL: create (and backfill), drop, comment, and the catalog
+//! views `fs.feature_groups` / `fs.features` that SHOW and DESCRIBE read.
+//!
+//! Naming in SQL: `<schema>.<name>` is the latest version's offline table
+//! (full history), `<schema>.<name>_v<N>` is version N; `online.<name>` and
+//! `online.<name>_v<N>` are the online projections of online versions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::prelude::{DataFrame, Expr, col};
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::sqlparser::ast::{SqlOption, Value, ValueWithSpan};
+use pgwire::api::results::Tag;
+
+use super::{Database, Outcome, QualifiedName, normalize_ident};
+use crate::catalog::{FeatureGroupDef, versioned_name};
+use crate::error::{Error, Result};
+use crate::featuregroup::FeatureGroup;
+use crate::featuregroup::views::CatalogView;
+use crate::ingest::Ingest;
+use crate::offline::{OfflineTable, OfflineTableProvider};
+use crate::online::codec::{key_type_supported, value_type_supported};
+use crate::sql::ast::{CreateFeatureGroup, FsStatement, Serving};
+
+pub const ONLINE_SCHEMA: &str = "online";
+pub const FS_SCHEMA: &str = "fs";
+
+/// Key of the feature-group registry: (schema, name, version).
+pub type GroupKey = (String, String, u64);
+
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn option_value(value: &datafusion::sql::sqlparser::ast::Expr) -> String {
+    match value {
+        datafusion::sql::sqlparser::ast::Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s) | Value::DoubleQuotedString(s),
+            ..
+        }) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+impl Database {
+    fn groups_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<GroupKey, Arc<FeatureGroup>>> {
+        self.groups
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn groups_write(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, BTreeMap<GroupKey, Arc<FeatureGroup>>> {
+        self.groups
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The versions of `schema.name`, oldest first.
+    pub fn feature_group_versions(&self, schema: &str, name: &str) -> Vec<Arc<FeatureGroup>> {
+        self.groups_read()
+            .iter()
+            .filter(|((s, n, _), _)| s == schema && n == name)
+            .map(|(_, g)| g.clone())
+            .collect()
+    }
+
+    /// Opens a feature group version from its catalog entry, catches its
+    /// online store up with the offline log and registers its names.
+    pub(super) async fn restore_feature_group(&self, def: FeatureGroupDef) -> Result<()> {
+        let offline = OfflineTable::open(
+            &self.table_path(&def.storage_id),
+            &format!("{}.{}", def.schema, def.versioned_name()),
+        )
+        .await?;
+        let group = Arc::new(FeatureGroup::new(
+            def.clone(),
+            offline,
+            Some(self.online.clone()),
+        )?);
+        group.catch_up().await?;
+        self.groups_write()
+            .insert((def.schema.clone(), def.name.clone(), def.version), group);
+        self.register_feature_group_names(&def.schema, &def.name)
+    }
+
+    /// (Re-)registers `name`, `name_vN`, `online.name` and `online.name_vN`
+    /// from the registry's current versions of `schema.name`.
+    fn register_feature_group_names(&self, schema: &str, name: &str) -> Result<()> {
+        let versions = self.feature_group_versions(schema, name);
+        let offline_schema = self.schema_provider(schema)?;
+        let online_schema = self.schema_provider(ONLINE_SCHEMA)?;
+        offline_schema.deregister_table(name)?;
+        online_schema.deregister_table(name)?;
+        for group in &versions {
+            let versioned = group.def.versioned_name();
+            let provider = Arc::new(OfflineTableProvider::with_target(
+                group.offline.clone(),
+                group.clone(),
+            ));
+            offline_schema.deregister_table(&versioned)?;
+            offline_schema.register_table(versioned.clone(), provider)?;
+            online_schema.deregister_table(&versioned)?;
+            if let Some(online) = group.online_provider() {
+                online_schema.register_table(versioned, Arc::new(online))?;
+            }
+        }
+        if let Some(latest) = versions.last() {
+            offline_schema.register_table(
+                name.to_string(),
+                Arc::new(OfflineTableProvider::with_target(
+                    latest.offline.clone(),
+                    latest.clone(),
+                )),
+            )?;
+            if let Some(online) = latest.online_provider() {
+                online_schema.register_table(name.to_string(), Arc::new(online))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A relation or feature-group name already in use in `schema`.
+    fn name_in_use(&self, schema: &str, name: &str) -> Result<bool> {
+        if self.catalog.relation(schema, name)?.is_some() {
+            return Ok(true);
+        }
+        Ok(self
+            .groups_read()
+            .iter()
+            .any(|((s, n, v), _)| s == schema && (n == name || versioned_name(n, *v) == name)))
+    }
+
+    pub(super) fn relation_name_taken_by_feature_group(&self, schema: &str, name: &str) -> bool {
+        self.groups_read()
+            .iter()
+            .any(|((s, n, v), _)| s == schema && (n == name || versioned_name(n, *v) == name))
+    }
+
+    pub async fn execute_feature_group_statement(
+        &self,
+        statement: &FsStatement,
+    ) -> Result<Outcome> {
+        let _guard = self.ddl_lock.lock().await;
+        match statement {
+            FsStatement::CreateFeatureGroup(create) => self.create_feature_group(create).await,
+            FsStatement::DropFeatureGroup {
+                if_exists,
+                name,
+                version,
+            } => {
+                let name = QualifiedName::from_object_name(name)?;
+                self.drop_feature_group(&name, *version, *if_exists)
+            }
+            FsStatement::CommentOnFeatureGroup {
+                name,
+                version,
+                comment,
+            } => {
+                let name = QualifiedName::from_object_name(name)?;
+                self.comment_on_feature_group(&name, *version, comment.clone())
+            }
+            FsStatement::ShowFeatureGroups
+            | FsStatement::DescribeFeatureGroup { .. }
+            | FsStatement::CopyFromStdin(_) => {
+                Err(Error::Internal(format!("not executed as DDL: {statement}")))
+            }
+        }
+    }
+
+    /// Where `COPY name FROM STDIN` writes, and the target column indices in
+    /// input order.
+    pub async fn copy_target(
+        &self,
+        name: &QualifiedName,
+        columns: &[datafusion::sql::sqlparser::ast::Ident],
+    ) -> Result<(crate::ingest::IngestTarget, Vec<usize>)> {
+        let provider = self
+            .catalog_provider()?
+            .schema(&name.schema)
+            .ok_or_else(|| Error::UndefinedSchema(name.schema.clone()))?
+            .table(&name.name)
+            .await?
+            .ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
+        let Some(offline) = provider.downcast_ref::<OfflineTableProvider>() else {
+            return Err(Error::WrongObjectType {
+                name: name.to_string(),
+                expected: "table or feature group",
+                hint: Some("COPY … FROM writes to tables and feature groups only.".into()),
+            });
+        };
+        let target = offline.target().clone();
+        let schema = target.schema();
+        let indices = if columns.is_empty() {
+            (0..schema.fields().len()).collect()
+        } else {
+            columns
+                .iter()
+                .map(|c| {
+                    let column = normalize_ident(c);
+                    schema
+                        .index_of(&column)
+                        .map_err(|_| Error::UndefinedColumn(column))
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        Ok((target, indices))
+    }
+
+    /// Statements that read the catalog are rewritten to SQL over the `fs`
+    /// views, so both protocols describe and stream them like any query.
+    pub fn rewrite_read_statement(&self, statement: &FsStatement) -> Result<Option<String>> {
+        match statement {
+            FsStatement::ShowFeatureGroups => Ok(Some(
+                "SELECT schema_name, name, version, online, primary_key, event_time, \
+                 ttl_seconds, description FROM fs.feature_groups \
+                 ORDER BY schema_name, name, version"
+                    .to_string(),
+            )),
+            FsStatement::DescribeFeatureGroup { name, version } => {
+                let name = QualifiedName::from_object_name(name)?;
+                let group = self.find_version(&name, *version)?;
+                Ok(Some(format!(
+                    "SELECT feature, data_type, nullable, primary_key, event_time FROM fs.features \
+                     WHERE schema_name = {} AND feature_group = {} AND version = {} ORDER BY ordinal",
+                    sql_string(&group.def.schema),
+                    sql_string(&group.def.name),
+                    group.def.version
+                )))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn find_version(
+        &self,
+        name: &QualifiedName,
+        version: Option<u64>,
+    ) -> Result<Arc<FeatureGroup>> {
+        let versions = self.feature_group_versions(&name.schema, &name.name);
+        let found = match version {
+            Some(v) => versions.into_iter().find(|g| g.def.version == v),
+            None => versions.into_iter().last(),
+        };
+        found.ok_or_else(|| Error::UndefinedObject {
+            kind: "feature group",
+            name: match version {
+                Some(v) => format!("{name} version {v}"),
+                None => name.to_string(),
+            },
+        })
+    }
+
+    async fn create_feature_group(&self, create: &CreateFeatureGroup) -> Result<Outcome> {
+        let name = QualifiedName::from_object_name(&create.name)?;
+        if name.schema == ONLINE_SCHEMA || name.schema == FS_SCHEMA {
+            return Err(Error::FeatureNotSupported(format!(
+                "schema \"{}\" is reserved for fstore's own tables",
+                name.schema
+            )));
+        }
+        if !self.catalog.schema_exists(&name.schema)? {
+            return Err(Error::UndefinedSchema(name.schema));
+        }
+        let existing = self.feature_group_versions(&name.schema, &name.name);
+        let skipping = || {
+            Ok(Outcome {
+                tag: Tag::new("CREATE FEATURE GROUP"),
+                notices: vec![format!(
+                    "feature group \"{}\" already exists, skipping",
+                    name.name
+                )],
+            })
+        };
+        let version = match create.version {
+            Some(v) if existing.iter().any(|g| g.def.version == v) => {
+                if create.if_not_exists {
+                    return skipping();
+                }
+                return Err(Error::DuplicateObject {
+                    kind: "feature group",
+                    name: format!("{name} version {v}"),
+                });
+            }
+            Some(v) => v,
+            None if existing.is_empty() => 1,
+            None if create.if_not_exists => return skipping(),
+            None => {
+                return Err(Error::DuplicateObject {
+                    kind: "feature group",
+                    name: name.to_string(),
+                });
+            }
+        };
+        if existing.is_empty() && self.name_in_use(&name.schema, &name.name)? {
+            return Err(Error::DuplicateTable(name.name));
+        }
+        let versioned = versioned_name(&name.name, version);
+        if self.name_in_use(&name.schema, &versioned)? {
+            return Err(Error::DuplicateTable(versioned));
+        }
+        let online = create.serving != Some(Serving::Offline);
+        if online
+            && existing.is_empty()
+            && self.schema_provider(ONLINE_SCHEMA)?.table_exist(&name.name)
+        {
+            return Err(Error::DuplicateObject {
+                kind: "online feature group",
+                name: format!("{ONLINE_SCHEMA}.{}", name.name),
+            });
+        }
+
+        let (schema, backfill) = self.feature_group_schema(create).await?;
+        // A new version without keys of its own keeps the previous version's.
+        let previous = existing.last().map(|g| g.def.clone());
+        let mut primary_key: Vec<String> = create.primary_key.iter().map(normalize_ident).collect();
+        let mut event_time = create.event_time.as_ref().map(normalize_ident);
+        if primary_key.is_empty()
+            && let Some(previous) = &previous
+        {
+            primary_key = previous.primary_key.clone();
+            if event_time.is_none() {
+                event_time = previous.event_time.clone();
+            }
+        }
+        let schema =
+            validate_feature_group_schema(&schema, &primary_key, event_time.as_deref(), online)?;
+        let ttl_seconds = match &create.ttl {
+            Some(expr) => Some(self.interval_seconds(&expr.to_string()).await?),
+            None => None,
+        };
+        let tags = create
+            .options
+            .iter()
+            .map(|option| match option {
+                SqlOption::KeyValue { key, value } => {
+                    Ok((normalize_ident(key), option_value(value)))
+                }
+                other => Err(Error::syntax(
+                    format!("WITH takes key = 'value' pairs, not {other}"),
+                    None,
+                )),
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
+
+        let def = FeatureGroupDef {
+            schema: name.schema.clone(),
+            name: name.name.clone(),
+            version,
+            primary_key,
+            event_time,
+            online,
+            ttl_seconds,
+            description: create.comment.clone(),
+            tags,
+            storage_id: uuid::Uuid::new_v4().to_string(),
+            created_at_micros: now_micros(),
+        };
+        let path = self.table_path(&def.storage_id);
+        let created = async {
+            let offline = OfflineTable::create(
+                &path,
+                &format!("{}.{}", def.schema, def.versioned_name()),
+                &schema,
+            )
+            .await?;
+            if online {
+                self.online.create_group(&def.storage_id)?;
+            }
+            let group = Arc::new(FeatureGroup::new(
+                def.clone(),
+                offline,
+                Some(self.online.clone()),
+            )?);
+            let rows = match backfill {
+                Some(frame) => Some(group.ingest(frame.execute_stream().await?).await?),
+                None => None,
+            };
+            self.catalog.put_feature_group(&def)?;
+            Ok::<_, Error>((group, rows))
+        }
+        .await;
+        let (group, rows) = match created {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = self.online.drop_group(&def.storage_id);
+                let _ = std::fs::remove_dir_all(&path);
+                return Err(e);
+            }
+        };
+        self.groups_write()
+            .insert((def.schema.clone(), def.name.clone(), def.version), group);
+        self.register_feature_group_names(&def.schema, &def.name)?;
+        Ok(Outcome {
+            tag: match rows {
+                Some(rows) => Tag::new("SELECT").with_rows(rows as usize),
+                None => Tag::new("CREATE FEATURE GROUP"),
+            },
+            notices: Vec::new(),
+        })
+    }
+
+    /// The group's columns, and the backfill query's rows cast onto them.
+    async fn feature_group_schema(
+        &self,
+        create: &CreateFeatureGroup,
+    ) -> Result<(Schema, Option<DataFrame>)> {
+        let declared = if create.columns.is_empty() {
+            None
+        } else {
+            let columns = create
+                .columns
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let plan = self
+                .ctx
+                .state()
+                .create_logical_plan(&format!("CREATE TABLE __fstore_feature_group ({columns})"))
+                .await?;
+            let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(table)) = plan else {
+                return Err(Error::Internal(
+                    "column list did not plan as a table".into(),
+                ));
+            };
+            Some(table.input.schema().as_arrow().clone())
+        };
+        let query = match &create.query {
+            Some(query) => Some(self.ctx.sql(&query.to_string()).await?),
+            None => None,
+        };
+        match (declared, query) {
+            (Some(schema), None) => Ok((schema, None)),
+            (None, Some(frame)) => {
+                let schema = frame.schema().as_arrow().clone();
+                Ok((schema, Some(frame)))
+            }
+            (Some(schema), Some(frame)) => {
+                let produced = frame.schema().fields().len();
+                if produced != schema.fields().len() {
+                    return Err(Error::syntax(
+                        format!(
+                            "the AS query returns {produced} columns but the feature group declares {}",
+                            schema.fields().len()
+                        ),
+                        None,
+                    ));
+                }
+                let casts: Vec<Expr> = frame
+                    .schema()
+                    .columns()
+                    .into_iter()
+                    .zip(schema.fields())
+                    .map(|(column, field)| {
+                        datafusion::prelude::cast(col(column), field.data_type().clone())
+                            .alias(field.name())
+                    })
+                    .collect();
+                Ok((schema, Some(frame.select(casts)?)))
+            }
+            (None, None) => Err(Error::syntax(
+                "a feature group needs a column list or AS query",
+                None,
+            )),
+        }
+    }
+
+    async fn interval_seconds(&self, expr: &str) -> Result<i64> {
+        let batches = self
+            .ctx
+            .sql(&format!("SELECT {expr}"))
+            .await?
+            .collect()
+            .await?;
+        let value = batches
+            .first()
+            .filter(|b| b.num_rows() == 1)
+            .map(|b| ScalarValue::try_from_array(b.column(0), 0))
+            .transpose()?;
+        let seconds = match value {
+            Some(ScalarValue::IntervalMonthDayNano(Some(v))) => {
+                v.months as i64 * 30 * 86_400
+                    + v.days as i64 * 86_400
+                    + v.nanoseconds / 1_000_000_000
+            }
+            Some(ScalarValue::IntervalDayTime(Some(v))) => {
+                v.days as i64 * 86_400 + v.milliseconds as i64 / 1_000
+            }
+            Some(ScalarValue::IntervalYearMonth(Some(months))) => months as i64 * 30 * 86_400,
+            Some(other) if other.data_type().is_integer() => other
+                .cast_to(&DataType::Int64)?
+                .to_string()
+                .parse()
+                .unwrap_or(0),
+            _ => {
+                return Err(Error::InvalidParameter(format!(
+                    "TTL must be an interval such as INTERVAL '30 days', not {expr}"
+                )));
+            }
+        };
+        if seconds <= 0 {
+            return Err(Error::InvalidParameter(format!(
+                "TTL must be positive, not {expr}"
+            )));
+        }
+        Ok(seconds)
+    }
+
+    fn drop_feature_group(
+        &self,
+        name: &QualifiedName,
+        version: Option<u64>,
+        if_exists: bool,
+    ) -> Result<Outcome> {
+        let versions = self.feature_group_versions(&name.schema, &name.name);
+        let targets: Vec<Arc<FeatureGroup>> = versions
+            .into_iter()
+            .filter(|g| version.is_none_or(|v| g.def.version == v))
+            .collect();
+        if targets.is_empty() {
+            let described = match version {
+                Some(v) => format!("{name} version {v}"),
+                None => name.to_string(),
+            };
+            if if_exists {
+                return Ok(Outcome {
+                    tag: Tag::new("DROP FEATURE GROUP"),
+                    notices: vec![format!(
+                        "feature group \"{described}\" does not exist, skipping"
+                    )],
+                });
+            }
+            return Err(Error::UndefinedObject {
+                kind: "feature group",
+                name: described,
+            });
+        }
+        let defs: Vec<FeatureGroupDef> = targets.iter().map(|g| g.def.clone()).collect();
+        self.catalog.drop_feature_groups(&defs)?;
+        {
+            let mut groups = self.groups_write();
+            for def in &defs {
+                groups.remove(&(def.schema.clone(), def.name.clone(), def.version));
+            }
+        }
+        let offline_schema = self.schema_provider(&name.schema)?;
+        let online_schema = self.schema_provider(ONLINE_SCHEMA)?;
+        for def in &defs {
+            offline_schema.deregister_table(&def.versioned_name())?;
+            online_schema.deregister_table(&def.versioned_name())?;
+        }
+        self.register_feature_group_names(&name.schema, &name.name)?;
+        for def in &defs {
+            if def.online
+                && let Err(e) = self.online.drop_group(&def.storage_id)
+            {
+                tracing::warn!(error = %e, "could not clear a dropped group's online rows");
+            }
+            if let Err(e) = std::fs::remove_dir_all(self.table_path(&def.storage_id)) {
+                tracing::warn!(error = %e, "could not remove a dropped group's files");
+            }
+        }
+        Ok(Outcome {
+            tag: Tag::new("DROP FEATURE GROUP"),
+            notices: Vec::new(),
+        })
+    }
+
+    fn comment_on_feature_group(
+        &self,
+        name: &QualifiedName,
+        version: Option<u64>,
+        comment: Option<String>,
+    ) -> Result<Outcome> {
+        let group = self.find_version(name, version)?;
+        let mut def = group.def.clone();
+        def.description = comment;
+        self.catalog.put_feature_group(&def)?;
+        let updated = Arc::new(FeatureGroup::new(
+            def.clone(),
+            group.offline.clone(),
+            Some(self.online.clone()),
+        )?);
+        self.groups_write()
+            .insert((def.schema.clone(), def.name.clone(), def.version), updated);
+        self.register_feature_group_names(&def.schema, &def.name)?;
+        Ok(Outcome {
+            tag: Tag::new("COMMENT"),
+            notices: Vec::new(),
+        })
+    }
+
+    /// Registers `fs.feature_groups` and `fs.features`.
+    pub(super) fn register_catalog_views(self: &Arc<Self>) -> Result<()> {
+        let fs = self.schema_provider(FS_SCHEMA)?;
+        let weak = Arc::downgrade(self);
+        let groups_schema = feature_groups_schema();
+        let schema = groups_schema.clone();
+        fs.register_table(
+            "feature_groups".into(),
+            Arc::new(CatalogView::new(
+                groups_schema,
+                Arc::new(move || {
+                    let database = weak
+                        .upgrade()
+                        .ok_or_else(|| Error::Internal("database is gone".into()))?;
+                    database.feature_groups_batch(schema.clone())
+                }),
+            )),
+        )?;
+        let weak = Arc::downgrade(self);
+        let features_schema = features_schema();
+        let schema = features_schema.clone();
+        fs.register_table(
+            "features".into(),
+            Arc::new(CatalogView::new(
+                features_schema,
+                Arc::new(move || {
+                    let database = weak
+                        .upgrade()
+                        .ok_or_else(|| Error::Internal("database is gone".into()))?;
+                    database.features_batch(schema.clone())
+                }),
+            )),
+        )?;
+        Ok(())
+    }
+
+    fn feature_groups_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {
+        let groups: Vec<Arc<FeatureGroup>> = self.groups_read().values().cloned().collect();
+        let latest = |g: &FeatureGroup| {
+            !groups.iter().any(|o| {
+                o.def.schema == g.def.schema
+                    && o.def.name == g.def.name
+                    && o.def.version > g.def.version
+            })
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                groups.iter().map(|g| g.def.schema.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                groups.iter().map(|g| g.def.name.clone()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                groups.iter().map(|g| g.def.version as i64),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                groups.iter().map(|g| Some(latest(g))),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                groups.iter().map(|g| g.def.versioned_name()),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                groups.iter().map(|g| Some(g.def.online)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                groups.iter().map(|g| g.def.primary_key.join(", ")),
+            )),
+            Arc::new(StringArray::from_iter(
+                groups.iter().map(|g| g.def.event_time.clone()),
+            )),
+            Arc::new(Int64Array::from_iter(
+                groups.iter().map(|g| g.def.ttl_seconds),
+            )),
+            Arc::new(StringArray::from_iter(
+                groups.iter().map(|g| g.def.description.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                groups
+                    .iter()
+                    .map(|g| serde_json::to_string(&g.def.tags).unwrap_or_default()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                groups.iter().map(|g| g.offline.version() as i64),
+            )),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                groups.iter().map(|g| g.def.created_at_micros),
+            )),
+        ];
+        Ok(RecordBatch::try_new(schema, columns)
+            .map_err(datafusion::error::DataFusionError::from)?)
+    }
+
+    fn features_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {
+        let groups: Vec<Arc<FeatureGroup>> = self.groups_read().values().cloned().collect();
+        let mut schema_names = Vec::new();
+        let mut group_names = Vec::new();
+        let mut versions = Vec::new();
+        let mut ordinals = Vec::new();
+        let mut features = Vec::new();
+        let mut types = Vec::new();
+        let mut nullable = Vec::new();
+        let mut primary_key = Vec::new();
+        let mut event_time = Vec::new();
+        for group in &groups {
+            for (i, field) in group.offline.schema().fields().iter().enumerate() {
+                schema_names.push(group.def.schema.clone());
+                group_names.push(group.def.name.clone());
+                versions.push(group.def.version as i64);
+                ordinals.push(i as i32 + 1);
+                features.push(field.name().clone());
+                types.push(postgres_type_name(field.data_type()));
+                nullable.push(field.is_nullable());
+                primary_key.push(group.def.primary_key.contains(field.name()));
+                event_time.push(group.def.event_time.as_deref() == Some(field.name().as_str()));
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(schema_names)),
+            Arc::new(StringArray::from(group_names)),
+            Arc::new(Int64Array::from(versions)),
+            Arc::new(Int32Array::from(ordinals)),
+            Arc::new(StringArray::from(features)),
+            Arc::new(StringArray::from(types)),
+            Arc::new(BooleanArray::from(nullable)),
+            Arc::new(BooleanArray::from(primary_key)),
+            Arc::new(BooleanArray::from(event_time)),
+        ];
+        Ok(RecordBatch::try_new(schema, columns)
+            .map_err(datafusion::error::DataFusionError::from)?)
+    }
+}
+
+pub(crate) fn postgres_type_name(data_type: &DataType) -> String {
+    match arrow_pg::datatypes::into_pg_type(data_type) {
+        Ok(pg) => match pg.name() {
+            "int8" => "bigint".into(),
+            "int4" => "integer".into(),
+            "int2" => "smallint".into(),
+            "float8" => "double precision".into(),
+            "float4" => "real".into(),
+            "bool" => "boolean".into(),
+            "timestamp" => "timestamp without time zone".into(),
+            "timestamptz" => "timestamp with time zone".into(),
+            "varchar" => "text".into(),
+            other => other.to_string(),
+        },
+        Err(_) => data_type.to_string(),
+    }
+}
+
+fn feature_groups_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("schema_name", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("is_latest", DataType::Boolean, false),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("online", DataType::Boolean, false),
+        Field::new("primary_key", DataType::Utf8, false),
+        Field::new("event_time", DataType::Utf8, true),
+        Field::new("ttl_seconds", DataType::Int64, true),
+        Field::new("description", DataType::Utf8, true),
+        Field::new("tags", DataType::Utf8, false),
+        Field::new("offline_version", DataType::Int64, false),
+        Field::new(
+            "created_at",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+    ]))
+}
+
+fn features_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("schema_name", DataType::Utf8, false),
+        Field::new("feature_group", DataType::Utf8, false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("ordinal", DataType::Int32, false),
+        Field::new("feature", DataType::Utf8, false),
+        Field::new("data_type", DataType::Utf8, false),
+        Field::new("nullable", DataType::Boolean, false),
+        Field::new("primary_key", DataType::Boolean, false),
+        Field::new("event_time", DataType::Boolean, false),
+    ]))
+}
+
+/// Checks keys, event time and types; returns the schema to store, with
+/// key and event-time columns NOT NULL.
+fn validate_feature_group_schema(
+    schema: &Schema,
+    primary_key: &[String],
+    event_time: Option<&str>,
+    online: bool,
+) -> Result<Schema> {
+    let mut seen = std::collections::HashSet::new();
+    for field in schema.fields() {
+        if !seen.insert(field.name().clone()) {
+            return Err(Error::DuplicateColumn(field.name().clone()));
+        }
+    }
+    if primary_key.is_empty() {
+        return Err(Error::InvalidDefinition(
+            "a feature group needs a PRIMARY KEY (…)".into(),
+        ));
+    }
+    for key in primary_key {
+        let field = schema
+            .field_with_name(key)
+            .map_err(|_| Error::UndefinedColumn(key.clone()))?;
+        if !key_type_supported(field.data_type()) {
+            return Err(Error::FeatureNotSupported(format!(
+                "primary key column \"{key}\" has type {}; keys must be integers, text, bytea, boolean, date or timestamp",
+                postgres_type_name(field.data_type())
+            )));
+        }
+    }
+    if let Some(event_time) = event_time {
+        let field = schema
+            .field_with_name(event_time)
+            .map_err(|_| Error::UndefinedColumn(event_time.to_string()))?;
+        if !matches!(
+            field.data_type(),
+            DataType::Timestamp(_, _) | DataType::Date32
+        ) {
+            return Err(Error::DatatypeMismatch(format!(
+                "event time column \"{event_time}\" must be TIMESTAMP or DATE, not {}",
+                postgres_type_name(field.data_type())
+            )));
+        }
+    }
+    if online
+        && let Some(field) = schema
+            .fields()
+            .iter()
+            .find(|f| !value_type_supported(f.data_type()))
+    {
+        return Err(Error::FeatureNotSupported(format!(
+            "column \"{}\" of type {} cannot be served online; declare the group OFFLINE",
+            field.name(),
+            postgres_type_name(field.data_type())
+        )));
+    }
+    Ok(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let required =
+                    primary_key.contains(f.name()) || event_time == Some(f.name().as_str());
+                Field::new(
+                    f.name(),
+                    f.data_type().clone(),
+                    f.is_nullable() && !required,
+                )
+            })
+            .collect::<Vec<_>>(),
+    ))
+}

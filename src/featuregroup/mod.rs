@@ -1,0 +1,223 @@
+//! Feature groups at run time: one version's offline table, its online
+//! store, and the write path that keeps the two consistent.
+//!
+//! A write streams batches into new Parquet files and, at the same time, into
+//! an open LMDB write transaction; the Delta commit comes first, then the
+//! LMDB commit records the Delta version it reflects. A crash between the two
+//! leaves the online store behind the offline log, never ahead of it: at
+//! start-up [`FeatureGroup::catch_up`] replays the missing Delta versions.
+//! If the online commit itself fails after the offline commit, the server
+//! aborts rather than acknowledge or retry (an fsync failure cannot be
+//! trusted); recovery then catches up from the offline log.
+
+pub mod views;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use futures::StreamExt;
+
+use crate::catalog::FeatureGroupDef;
+use crate::error::{Error, Result};
+use crate::ingest::Ingest;
+use crate::offline::OfflineTable;
+use crate::online::{OnlineLayout, OnlineStore, OnlineTableProvider};
+
+#[derive(Debug)]
+pub struct FeatureGroup {
+    pub def: FeatureGroupDef,
+    pub offline: Arc<OfflineTable>,
+    online: Option<Arc<OnlineStore>>,
+    layout: OnlineLayout,
+}
+
+fn column_index(schema: &SchemaRef, name: &str) -> Result<usize> {
+    schema
+        .index_of(name)
+        .map_err(|_| Error::Internal(format!("feature group column {name} is missing")))
+}
+
+impl FeatureGroup {
+    pub fn new(
+        def: FeatureGroupDef,
+        offline: Arc<OfflineTable>,
+        online: Option<Arc<OnlineStore>>,
+    ) -> Result<Self> {
+        let schema = offline.write_schema();
+        let key_columns = def
+            .primary_key
+            .iter()
+            .map(|c| column_index(&schema, c))
+            .collect::<Result<Vec<_>>>()?;
+        let event_time_column = def
+            .event_time
+            .as_deref()
+            .map(|c| column_index(&schema, c))
+            .transpose()?;
+        let layout = OnlineLayout {
+            storage_id: def.storage_id.clone(),
+            key_columns,
+            event_time_column,
+        };
+        let online = if def.online { online } else { None };
+        Ok(FeatureGroup {
+            def,
+            offline,
+            online,
+            layout,
+        })
+    }
+
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.def.schema, self.def.versioned_name())
+    }
+
+    /// `online.<name>`'s table, if the group is online.
+    pub fn online_provider(&self) -> Option<OnlineTableProvider> {
+        let store = self.online.as_ref()?;
+        Some(OnlineTableProvider::new(
+            store.clone(),
+            self.def.storage_id.clone(),
+            self.offline.schema(),
+            self.layout.key_columns.clone(),
+            self.def.ttl_seconds,
+        ))
+    }
+
+    /// Brings the online store up to the latest offline version by
+    /// replaying the Delta commits it has not applied yet.
+    pub async fn catch_up(&self) -> Result<u64> {
+        let Some(store) = &self.online else {
+            return Ok(0);
+        };
+        let applied = store.applied_version(&self.def.storage_id)?;
+        let latest = self.offline.version();
+        if applied >= latest {
+            return Ok(0);
+        }
+        let table_dir = self.offline.path()?;
+        let writer = store.begin_write(self.layout.clone())?;
+        let mut rows = 0u64;
+        for version in applied + 1..=latest {
+            for file in added_files(&table_dir, version)? {
+                let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file)?)
+                    .map_err(|e| Error::Internal(format!("{}: {e}", file.display())))?
+                    .build()
+                    .map_err(|e| Error::Internal(format!("{}: {e}", file.display())))?;
+                for batch in reader {
+                    let batch = batch.map_err(datafusion::error::DataFusionError::from)?;
+                    rows += batch.num_rows() as u64;
+                    writer.apply(self.offline.conform(batch)?).await?;
+                }
+            }
+        }
+        writer.commit(latest).await?;
+        tracing::info!(
+            feature_group = %self.qualified_name(),
+            from_version = applied,
+            to_version = latest,
+            rows,
+            "online store caught up from the offline log"
+        );
+        Ok(rows)
+    }
+}
+
+/// The data files a Delta commit added, in the order the commit lists them.
+fn added_files(table_dir: &Path, version: u64) -> Result<Vec<std::path::PathBuf>> {
+    let log = table_dir
+        .join("_delta_log")
+        .join(format!("{version:020}.json"));
+    let text = std::fs::read_to_string(&log)?;
+    let mut files = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let action: serde_json::Value = serde_json::from_str(line)?;
+        if let Some(path) = action
+            .get("add")
+            .and_then(|add| add.get("path"))
+            .and_then(|p| p.as_str())
+        {
+            let decoded = percent_decode(path);
+            files.push(table_dir.join(decoded));
+        }
+    }
+    Ok(files)
+}
+
+/// Delta stores paths as URL path segments (`%20` for a space, …).
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(hex) = u8::from_str_radix(&path[i + 1..i + 3], 16)
+        {
+            out.push(hex);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[async_trait]
+impl Ingest for FeatureGroup {
+    fn name(&self) -> String {
+        self.qualified_name()
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.offline.schema()
+    }
+
+    async fn ingest(&self, mut input: SendableRecordBatchStream) -> Result<u64> {
+        let mut append = self.offline.begin_append().await?;
+        let writer = match &self.online {
+            Some(store) => Some(store.begin_write(self.layout.clone())?),
+            None => None,
+        };
+        while let Some(batch) = input.next().await {
+            if let Some(written) = append.write(batch?).await?
+                && let Some(writer) = &writer
+            {
+                writer.apply(written).await?;
+            }
+        }
+        // Dropping the writer without a commit aborts its transaction.
+        let Some((rows, version)) = append.commit().await? else {
+            return Ok(0);
+        };
+        if let Some(writer) = writer
+            && let Err(e) = writer.commit(version).await
+        {
+            tracing::error!(
+                feature_group = %self.qualified_name(),
+                offline_version = version,
+                error = %e,
+                "online commit failed after the offline commit; aborting so that recovery replays it"
+            );
+            std::process::abort();
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn delta_paths_are_percent_decoded() {
+        assert_eq!(percent_decode("part-0001.parquet"), "part-0001.parquet");
+        assert_eq!(percent_decode("a%20b%3D1/x.parquet"), "a b=1/x.parquet");
+        assert_eq!(percent_decode("bad%2"), "bad%2");
+    }
+}

@@ -1,0 +1,287 @@
+//! The online store: the latest row per primary key of every online feature
+//! group version, in LMDB (`<data-dir>/online`), one named database per
+//! version (`fg/<storage-id>`), plus `applied`: storage id → the offline
+//! (Delta) version whose rows the online database reflects.
+//!
+//! Rows are written by an [`OnlineWriter`]: one LMDB write transaction per
+//! statement, owned by a dedicated thread (LMDB write transactions belong to
+//! the thread that opened them), fed batches while the offline files are
+//! written, and committed — together with the new `applied` version — only
+//! after the offline commit. Readers use LMDB read transactions and never
+//! wait for writers.
+//!
+//! Row kept per key: the greatest event time; equal event times go to the
+//! later write (rows are applied in write order, and a tie replaces).
+
+pub mod codec;
+mod provider;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use heed::types::{Bytes, Str};
+use heed::{CommitOrAbort, Database, Env, EnvOpenOptions};
+use tokio::sync::{mpsc, oneshot};
+
+pub use provider::OnlineTableProvider;
+
+use crate::error::{Error, Result};
+
+const ONLINE_MAP_SIZE: usize = 1 << 40;
+const WRITER_QUEUE: usize = 4;
+
+type RowsDb = Database<'static, Bytes, Bytes>;
+
+pub struct OnlineStore {
+    env: Env,
+    applied: Database<'static, Str, Bytes>,
+    groups: Mutex<HashMap<String, RowsDb>>,
+}
+
+/// How one feature group version's rows are keyed and ordered.
+#[derive(Debug, Clone)]
+pub struct OnlineLayout {
+    pub storage_id: String,
+    pub key_columns: Vec<usize>,
+    pub event_time_column: Option<usize>,
+}
+
+fn db_name(storage_id: &str) -> String {
+    format!("fg/{storage_id}")
+}
+
+impl OnlineStore {
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        // SAFETY: this process owns the data directory; the environment is
+        // opened once per `Database` and LMDB's lock file guards other
+        // processes.
+        let env = unsafe {
+            EnvOpenOptions::new()
+                .map_size(ONLINE_MAP_SIZE)
+                .max_dbs(16_384)
+                .max_readers(1_024)
+                .open(dir)?
+        };
+        let applied = env
+            .create_databases_and_commit(env.write_txn()?, |opener, wtxn| {
+                opener
+                    .create_database(wtxn, Some("applied"))
+                    .map(CommitOrAbort::<_, ()>::Commit)
+            })?
+            .unwrap_commit();
+        Ok(OnlineStore {
+            env,
+            applied,
+            groups: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn rows_db(&self, storage_id: &str) -> Result<RowsDb> {
+        let mut groups = self
+            .groups
+            .lock()
+            .map_err(|_| Error::Internal("online store lock poisoned".into()))?;
+        if let Some(db) = groups.get(storage_id) {
+            return Ok(*db);
+        }
+        let name = db_name(storage_id);
+        let db: RowsDb = self
+            .env
+            .create_databases_and_commit(self.env.write_txn()?, |opener, wtxn| {
+                opener
+                    .create_database(wtxn, Some(&name))
+                    .map(CommitOrAbort::<_, ()>::Commit)
+            })?
+            .unwrap_commit();
+        groups.insert(storage_id.to_string(), db);
+        Ok(db)
+    }
+
+    /// Creates the group's database (idempotent).
+    pub fn create_group(&self, storage_id: &str) -> Result<()> {
+        self.rows_db(storage_id).map(|_| ())
+    }
+
+    /// Removes every row of the group and its applied marker.
+    pub fn drop_group(&self, storage_id: &str) -> Result<()> {
+        let db = self.rows_db(storage_id)?;
+        let mut wtxn = self.env.write_txn()?;
+        db.clear(&mut wtxn)?;
+        self.applied.delete(&mut wtxn, storage_id)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// The offline version the group's online rows reflect (0: none yet).
+    pub fn applied_version(&self, storage_id: &str) -> Result<u64> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self
+            .applied
+            .get(&rtxn, storage_id)?
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Looks up encoded keys; `None` where a key has no row.
+    pub fn get_many(&self, storage_id: &str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        let db = self.rows_db(storage_id)?;
+        let rtxn = self.env.read_txn()?;
+        keys.iter()
+            .map(|key| Ok(db.get(&rtxn, key)?.map(<[u8]>::to_vec)))
+            .collect()
+    }
+
+    /// Calls `visit` with every row of the group, in key order, inside one
+    /// read transaction (a consistent snapshot).
+    pub fn for_each(
+        &self,
+        storage_id: &str,
+        mut visit: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let db = self.rows_db(storage_id)?;
+        let rtxn = self.env.read_txn()?;
+        for item in db.iter(&rtxn)? {
+            let (_, value) = item?;
+            visit(value)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a write to `layout`'s group. Rows sent with
+    /// [`OnlineWriter::apply`] become visible only at
+    /// [`OnlineWriter::commit`]; dropping the writer aborts.
+    pub fn begin_write(self: &Arc<Self>, layout: OnlineLayout) -> Result<OnlineWriter> {
+        let db = self.rows_db(&layout.storage_id)?;
+        let (tx, mut rx) = mpsc::channel::<WriterOp>(WRITER_QUEUE);
+        let store = self.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("online-writer-{}", layout.storage_id))
+            .spawn(move || {
+                let mut wtxn = match store.env.write_txn() {
+                    Ok(t) => t,
+                    Err(e) => {
+                        fail_all(&mut rx, Error::from(e));
+                        return;
+                    }
+                };
+                let mut failure: Option<Error> = None;
+                while let Some(op) = rx.blocking_recv() {
+                    match op {
+                        WriterOp::Batch(batch) => {
+                            if failure.is_none()
+                                && let Err(e) = apply_batch(&mut wtxn, db, &layout, &batch)
+                            {
+                                failure = Some(e);
+                            }
+                        }
+                        WriterOp::Commit(version, reply) => {
+                            let result = match failure.take() {
+                                Some(e) => Err(e),
+                                None => store
+                                    .applied
+                                    .put(&mut wtxn, &layout.storage_id, &version.to_le_bytes())
+                                    .map_err(Error::from)
+                                    .and_then(|()| wtxn.commit().map_err(Error::from)),
+                            };
+                            let _ = reply.send(result);
+                            return;
+                        }
+                    }
+                }
+                // Channel closed without a commit: the transaction aborts.
+            })?;
+        Ok(OnlineWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+fn fail_all(rx: &mut mpsc::Receiver<WriterOp>, error: Error) {
+    let message = error.to_string();
+    while let Some(op) = rx.blocking_recv() {
+        if let WriterOp::Commit(_, reply) = op {
+            let _ = reply.send(Err(Error::Internal(message.clone())));
+            return;
+        }
+    }
+}
+
+/// Upserts the rows of `batch` (in the table's column order) into the open
+/// transaction, keeping the greatest event time per key.
+fn apply_batch(
+    wtxn: &mut heed::RwTxn,
+    db: RowsDb,
+    layout: &OnlineLayout,
+    batch: &RecordBatch,
+) -> Result<()> {
+    let event_times = layout.event_time_column.map(|c| batch.column(c));
+    for row in 0..batch.num_rows() {
+        let key = codec::encode_key(batch, &layout.key_columns, row)?;
+        let event_time = match event_times {
+            Some(column) => codec::event_time_micros(column.as_ref(), row),
+            None => codec::NO_EVENT_TIME,
+        };
+        if event_times.is_some()
+            && let Some(existing) = db.get(wtxn, &key)?
+            && codec::decode_event_time(existing) > event_time
+        {
+            continue;
+        }
+        let value = codec::encode_row(batch, row, event_time)?;
+        db.put(wtxn, &key, &value)?;
+    }
+    Ok(())
+}
+
+enum WriterOp {
+    Batch(RecordBatch),
+    Commit(u64, oneshot::Sender<Result<()>>),
+}
+
+pub struct OnlineWriter {
+    tx: Option<mpsc::Sender<WriterOp>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl OnlineWriter {
+    pub async fn apply(&self, batch: RecordBatch) -> Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::Internal("online writer already finished".into()))?;
+        tx.send(WriterOp::Batch(batch))
+            .await
+            .map_err(|_| Error::Internal("online writer stopped".into()))
+    }
+
+    /// Commits the rows and records `offline_version` as applied, durably.
+    pub async fn commit(mut self, offline_version: u64) -> Result<()> {
+        let tx = self
+            .tx
+            .take()
+            .ok_or_else(|| Error::Internal("online writer already finished".into()))?;
+        let (reply, done) = oneshot::channel();
+        tx.send(WriterOp::Commit(offline_version, reply))
+            .await
+            .map_err(|_| Error::Internal("online writer stopped".into()))?;
+        let result = done
+            .await
+            .map_err(|_| Error::Internal("online writer stopped before committing".into()))?;
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        result
+    }
+}
+
+impl Drop for OnlineWriter {
+    fn drop(&mut self) {
+        // Closing the channel makes the thread drop (abort) its transaction.
+        self.tx.take();
+    }
+}

@@ -1,0 +1,238 @@
+//! `online.<feature group>`: the online store as a DataFusion table.
+//!
+//! Filters that pin every primary key column to literals (`k = 1`,
+//! `k IN (1, 2)`, `k1 = 'a' AND k2 = 3`) become LMDB point lookups; anything
+//! else scans the group's database in key order. Rows older than the TTL are
+//! not returned. DataFusion re-applies every filter, so pushdown only saves
+//! work and never changes results.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::memory::MemorySourceConfig;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::scalar::ScalarValue;
+
+use super::OnlineStore;
+use super::codec::{self, RowDecoder};
+
+/// Point lookups beyond this many keys scan instead.
+const MAX_LOOKUP_KEYS: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct OnlineTableProvider {
+    store: Arc<OnlineStore>,
+    storage_id: String,
+    schema: SchemaRef,
+    key_columns: Vec<usize>,
+    ttl_seconds: Option<i64>,
+}
+
+impl std::fmt::Debug for OnlineStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnlineStore")
+    }
+}
+
+impl OnlineTableProvider {
+    pub fn new(
+        store: Arc<OnlineStore>,
+        storage_id: String,
+        schema: SchemaRef,
+        key_columns: Vec<usize>,
+        ttl_seconds: Option<i64>,
+    ) -> Self {
+        OnlineTableProvider {
+            store,
+            storage_id,
+            schema,
+            key_columns,
+            ttl_seconds,
+        }
+    }
+
+    fn key_types(&self) -> Vec<DataType> {
+        self.key_columns
+            .iter()
+            .map(|&c| self.schema.field(c).data_type().clone())
+            .collect()
+    }
+
+    /// For each key column, the literal values the filters allow, if every
+    /// key column is pinned.
+    fn pinned_keys(&self, filters: &[Expr]) -> Option<Vec<Vec<u8>>> {
+        let mut candidates: Vec<Option<Vec<ScalarValue>>> = vec![None; self.key_columns.len()];
+        for filter in filters {
+            for conjunct in split_conjunction(filter) {
+                if let Some((name, values)) = pinned_column(conjunct) {
+                    let position = self
+                        .key_columns
+                        .iter()
+                        .position(|&c| self.schema.field(c).name() == &name)?;
+                    candidates[position] = Some(match candidates[position].take() {
+                        // Two conditions on one column: keep values in both.
+                        Some(existing) => existing
+                            .into_iter()
+                            .filter(|v| values.contains(v))
+                            .collect(),
+                        None => values,
+                    });
+                }
+            }
+        }
+        let candidates: Vec<Vec<ScalarValue>> = candidates.into_iter().collect::<Option<_>>()?;
+        let combinations: usize = candidates.iter().map(Vec::len).product();
+        if combinations > MAX_LOOKUP_KEYS {
+            return None;
+        }
+        let types = self.key_types();
+        let mut keys: Vec<Vec<ScalarValue>> = vec![Vec::new()];
+        for values in &candidates {
+            keys = keys
+                .into_iter()
+                .flat_map(|prefix| {
+                    values.iter().map(move |v| {
+                        let mut next = prefix.clone();
+                        next.push(v.clone());
+                        next
+                    })
+                })
+                .collect();
+        }
+        let mut encoded: Vec<Vec<u8>> = keys
+            .iter()
+            .filter_map(|k| codec::encode_key_scalars(k, &types))
+            .collect();
+        encoded.sort();
+        encoded.dedup();
+        Some(encoded)
+    }
+
+    fn ttl_cutoff(&self) -> Option<i64> {
+        let ttl = self.ttl_seconds?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_micros() as i64;
+        Some(now - ttl.saturating_mul(1_000_000))
+    }
+}
+
+fn split_conjunction(expr: &Expr) -> Vec<&Expr> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And,
+            right,
+        }) => {
+            let mut out = split_conjunction(left);
+            out.extend(split_conjunction(right));
+            out
+        }
+        other => vec![other],
+    }
+}
+
+fn literal(expr: &Expr) -> Option<ScalarValue> {
+    match expr {
+        Expr::Literal(value, _) => Some(value.clone()),
+        Expr::Cast(cast) => literal(&cast.expr),
+        Expr::TryCast(cast) => literal(&cast.expr),
+        _ => None,
+    }
+}
+
+fn column_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Column(column) => Some(column.name.clone()),
+        Expr::Cast(cast) => column_name(&cast.expr),
+        _ => None,
+    }
+}
+
+/// `col = lit`, `lit = col` or `col IN (lits)`.
+fn pinned_column(expr: &Expr) -> Option<(String, Vec<ScalarValue>)> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => match (column_name(left), literal(right)) {
+            (Some(name), Some(value)) => Some((name, vec![value])),
+            _ => Some((column_name(right)?, vec![literal(left)?])),
+        },
+        Expr::InList(in_list) if !in_list.negated => Some((
+            column_name(&in_list.expr)?,
+            in_list.list.iter().map(literal).collect::<Option<_>>()?,
+        )),
+        _ => None,
+    }
+}
+
+fn to_df(error: crate::error::Error) -> DataFusionError {
+    match error {
+        crate::error::Error::DataFusion(inner) => inner,
+        other => DataFusionError::External(Box::new(other)),
+    }
+}
+
+#[async_trait]
+impl TableProvider for OnlineTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut decoder = RowDecoder::new(self.schema.clone()).map_err(to_df)?;
+        let cutoff = self.ttl_cutoff();
+        let mut keep = |value: &[u8]| -> crate::error::Result<()> {
+            if cutoff.is_some_and(|c| codec::decode_event_time(value) < c) {
+                return Ok(());
+            }
+            decoder.push(value)
+        };
+        match self.pinned_keys(filters) {
+            Some(keys) => {
+                for value in self
+                    .store
+                    .get_many(&self.storage_id, &keys)
+                    .map_err(to_df)?
+                    .into_iter()
+                    .flatten()
+                {
+                    keep(&value).map_err(to_df)?;
+                }
+            }
+            None => self.store.for_each(&self.storage_id, keep).map_err(to_df)?,
+        }
+        let batch = decoder.finish().map_err(to_df)?;
+        let plan = MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?;
+        Ok(plan)
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+}
