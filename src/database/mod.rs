@@ -168,6 +168,14 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
         .build_arc()?;
     let ctx = SessionContext::new_with_config_rt(session_config, runtime);
     setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| *e)?;
+    ctx.register_udtf(
+        crate::sql::time_travel::TIME_TRAVEL_FUNCTION,
+        Arc::new(crate::offline::time_travel::TimeTravelFunction::new(
+            ctx.state().catalog_list().clone(),
+            DATABASE_NAME,
+            DEFAULT_SCHEMA,
+        )),
+    );
     ctx.register_udf(create_udf(
         "version",
         vec![],

@@ -8,6 +8,7 @@
 //! transaction at the end, so a statement that fails leaves no trace.
 
 mod provider;
+pub mod time_travel;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -125,6 +125,19 @@ enum Route {
 }
 
 fn route(database: &Database, statement: &StatementText<'_>) -> Result<Route, Error> {
+    if let Some(rewritten) = crate::sql::time_travel::rewrite_time_travel(statement.text) {
+        let parts = split_statements(&rewritten)?;
+        if let [one] = parts.as_slice() {
+            return match route_parsed(database, one)? {
+                Route::Delegated(_) => Ok(Route::Rewritten(rewritten.clone())),
+                other => Ok(other),
+            };
+        }
+    }
+    route_parsed(database, statement)
+}
+
+fn route_parsed(database: &Database, statement: &StatementText<'_>) -> Result<Route, Error> {
     match parse_statement(statement)? {
         Parsed::Fstore(s) => match database.rewrite_read_statement(&s)? {
             Some(sql) => Ok(Route::Rewritten(sql)),

@@ -1,0 +1,187 @@
+//! `fstore_time_travel(name, 'version' | 'timestamp', value)`: a table (or
+//! feature group version) as it was at a Delta version or point in time.
+//! The SQL surface is `name VERSION AS OF n` / `name TIMESTAMP AS OF '…'`
+//! (see `sql::time_travel`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::catalog::{
+    CatalogProviderList, Session, TableFunctionArgs, TableFunctionImpl, TableProvider,
+};
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::scalar::ScalarValue;
+use deltalake::DeltaTableBuilder;
+
+use super::{OfflineTable, OfflineTableProvider};
+
+#[derive(Debug, Clone)]
+enum AsOf {
+    Version(u64),
+    /// Microseconds since the epoch, UTC.
+    Timestamp(i64),
+}
+
+/// The table function; resolves names in the session's catalogs.
+#[derive(Debug)]
+pub struct TimeTravelFunction {
+    catalogs: Arc<dyn CatalogProviderList>,
+    default_catalog: String,
+    default_schema: String,
+}
+
+impl TimeTravelFunction {
+    pub fn new(
+        catalogs: Arc<dyn CatalogProviderList>,
+        default_catalog: &str,
+        default_schema: &str,
+    ) -> Self {
+        TimeTravelFunction {
+            catalogs,
+            default_catalog: default_catalog.into(),
+            default_schema: default_schema.into(),
+        }
+    }
+}
+
+fn string_argument(expr: &Expr, what: &str) -> Result<String> {
+    match expr {
+        Expr::Literal(ScalarValue::Utf8(Some(s)), _)
+        | Expr::Literal(ScalarValue::Utf8View(Some(s)), _)
+        | Expr::Literal(ScalarValue::LargeUtf8(Some(s)), _) => Ok(s.clone()),
+        other => Err(DataFusionError::Plan(format!(
+            "time travel needs a literal {what}, not {other}"
+        ))),
+    }
+}
+
+impl TableFunctionImpl for TimeTravelFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let [name, kind, value] = args.exprs() else {
+            return Err(DataFusionError::Plan(
+                "fstore_time_travel takes a table name, 'version' or 'timestamp', and a value"
+                    .into(),
+            ));
+        };
+        let name = string_argument(name, "table name")?;
+        let kind = string_argument(kind, "kind")?;
+        let value = string_argument(value, "value")?;
+        let as_of = match kind.as_str() {
+            "version" => AsOf::Version(value.parse::<u64>().map_err(|_| {
+                DataFusionError::Plan(format!("VERSION AS OF needs a version number, not {value}"))
+            })?),
+            "timestamp" => {
+                let cast = ScalarValue::Utf8(Some(value.clone()))
+                    .cast_to(&DataType::Timestamp(TimeUnit::Microsecond, None))
+                    .map_err(|_| {
+                        DataFusionError::Plan(format!(
+                            "TIMESTAMP AS OF needs a timestamp such as '2026-01-01 00:00:00', not '{value}'"
+                        ))
+                    })?;
+                match cast {
+                    ScalarValue::TimestampMicrosecond(Some(micros), _) => AsOf::Timestamp(micros),
+                    _ => {
+                        return Err(DataFusionError::Plan(format!(
+                            "TIMESTAMP AS OF needs a timestamp, not '{value}'"
+                        )));
+                    }
+                }
+            }
+            other => {
+                return Err(DataFusionError::Plan(format!(
+                    "unknown time travel kind {other}"
+                )));
+            }
+        };
+        let reference = datafusion::common::TableReference::parse_str(&name);
+        let catalog_name = reference.catalog().unwrap_or(&self.default_catalog);
+        let schema_name = reference.schema().unwrap_or(&self.default_schema);
+        let provider = self
+            .catalogs
+            .catalog(catalog_name)
+            .and_then(|c| c.schema(schema_name))
+            .map(|schema| {
+                // In-memory schema providers answer without I/O.
+                futures::executor::block_on(schema.table(reference.table()))
+            })
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| DataFusionError::Plan(format!("table '{name}' not found")))?;
+        let Some(offline) = provider.downcast_ref::<OfflineTableProvider>() else {
+            return Err(DataFusionError::Plan(format!(
+                "\"{name}\" has no history: VERSION/TIMESTAMP AS OF applies to tables and feature groups"
+            )));
+        };
+        Ok(Arc::new(TimeTravelProvider {
+            table: offline.table().clone(),
+            as_of,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct TimeTravelProvider {
+    table: Arc<OfflineTable>,
+    as_of: AsOf,
+}
+
+#[async_trait]
+impl TableProvider for TimeTravelProvider {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let latest = self.table.latest();
+        let mut table = DeltaTableBuilder::from_url(latest.table_url().clone())
+            .and_then(|b| b.build())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let loaded = match self.as_of {
+            AsOf::Version(version) => table.load_version(version).await,
+            AsOf::Timestamp(micros) => {
+                let at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+                    DataFusionError::Plan("TIMESTAMP AS OF is out of range".into())
+                })?;
+                table.load_with_datetime(at).await
+            }
+        };
+        loaded.map_err(|e| {
+            tracing::debug!(error = %e, "time travel failed");
+            DataFusionError::Plan(format!(
+                "\"{}\" has no {} (its latest version is {})",
+                self.table.name(),
+                match self.as_of {
+                    AsOf::Version(v) => format!("version {v}"),
+                    AsOf::Timestamp(_) => "data at that time".to_string(),
+                },
+                self.table.version()
+            ))
+        })?;
+        table
+            .update_datafusion_session(state)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let provider = table.table_provider().await?;
+        provider.scan(state, projection, filters, limit).await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+}
