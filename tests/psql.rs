@@ -132,3 +132,48 @@ async fn psql_session_creates_queries_describes_and_survives_restart() {
     assert!(ok, "{err}");
     assert_eq!(out, "1|Utrecht\n2|Lyon\n1\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_copy_loads_a_feature_group_from_csv_and_text() {
+    let server = TestServer::start().await;
+    let csv = server.dir.path().join("ratings.csv");
+    std::fs::write(
+        &csv,
+        "user_id,rated_at,stars\n1,2026-01-01 00:00:00,3\n1,2026-01-02 00:00:00,5\n2,2026-01-01 00:00:00,\n",
+    )
+    .unwrap();
+    let text = server.dir.path().join("ratings.txt");
+    std::fs::write(
+        &text,
+        "3\t2026-01-03 00:00:00\t4\n4\t2026-01-03 00:00:00\t\\N\n",
+    )
+    .unwrap();
+    let csv_command = format!("\\copy ratings from '{}' csv header", csv.display());
+    let text_command = format!("\\copy ratings from '{}'", text.display());
+    let (out, err, ok) = tokio::task::block_in_place(|| {
+        psql_commands(
+            &server,
+            &[
+                "CREATE FEATURE GROUP ratings (user_id BIGINT NOT NULL, rated_at TIMESTAMP NOT NULL, stars INT, PRIMARY KEY (user_id), EVENT TIME (rated_at))",
+                &csv_command,
+                &text_command,
+            ],
+        )
+    });
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("COPY 3") && out.contains("COPY 2"), "{out}");
+    let (out, err, ok) = tokio::task::block_in_place(|| {
+        psql(
+            &server,
+            &[
+                "-At",
+                "-c",
+                "SELECT count(*) FROM ratings",
+                "-c",
+                "SELECT user_id, stars FROM online.ratings ORDER BY user_id",
+            ],
+        )
+    });
+    assert!(ok, "{err}");
+    assert_eq!(out, "5\n1|5\n2|\n3|4\n4|\n");
+}

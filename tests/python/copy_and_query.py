@@ -1,0 +1,66 @@
+"""Drives fstore with psycopg 3: DDL, a parameterised INSERT, COPY FROM STDIN
+through cursor.copy(), reads from the offline and online stores in text and
+binary formats, and an error caught by SQLSTATE.
+
+Usage: python copy_and_query.py PORT
+"""
+
+import sys
+from datetime import datetime
+
+import psycopg
+from psycopg import errors
+
+port = int(sys.argv[1])
+with psycopg.connect(f"host=127.0.0.1 port={port} dbname=fstore user=py", autocommit=True) as conn:
+    cur = conn.cursor()
+    cur.execute(
+        """CREATE FEATURE GROUP purchases (
+               user_id BIGINT NOT NULL, at TIMESTAMP NOT NULL, amount DOUBLE PRECISION, shop TEXT,
+               PRIMARY KEY (user_id), EVENT TIME (at)) ONLINE"""
+    )
+    cur.execute(
+        "INSERT INTO purchases VALUES (%s, %s, %s, %s)",
+        (1, datetime(2026, 1, 1, 9, 0), 12.5, "north"),
+    )
+
+    rows = [(i % 50, datetime(2026, 1, 2 + i % 20, 10, 0), float(i), f"shop{i % 7}") for i in range(2000)]
+    with cur.copy("COPY purchases (user_id, at, amount, shop) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    assert cur.rowcount == 2000, cur.rowcount
+
+    with cur.copy("COPY purchases FROM STDIN (FORMAT csv, HEADER true)") as copy:
+        copy.write("user_id,at,amount,shop\n")
+        copy.write("1000,2026-02-01 00:00:00,1.0,csv\n1001,2026-02-01 00:00:00,,\n")
+
+    cur.execute("SELECT count(*) FROM purchases")
+    assert cur.fetchone()[0] == 2003
+
+    # Latest per key, read in binary format.
+    bcur = conn.cursor(binary=True)
+    bcur.execute("SELECT user_id, at, amount FROM online.purchases WHERE user_id = %s", (7,))
+    user_id, at, amount = bcur.fetchone()
+    expected = max((r for r in rows if r[0] == 7), key=lambda r: (r[1], rows.index(r)))
+    assert (user_id, at, amount) == (7, expected[1], expected[2]), (user_id, at, amount, expected)
+
+    cur.execute("SELECT shop FROM online.purchases WHERE user_id = ANY(%s) ORDER BY user_id", ([1000, 1001],))
+    assert cur.fetchall() == [("csv",), (None,)]
+
+    # A malformed COPY line fails the whole COPY with its line number.
+    try:
+        with cur.copy("COPY purchases FROM STDIN (FORMAT csv)") as copy:
+            copy.write("2000,2026-03-01 00:00:00,1,ok\n2001,not a time,1,bad\n")
+        raise AssertionError("bad COPY accepted")
+    except errors.InvalidTextRepresentation as e:
+        assert "line 2" in (e.diag.context or ""), e.diag.context
+    cur.execute("SELECT count(*) FROM purchases WHERE user_id >= 2000")
+    assert cur.fetchone()[0] == 0
+
+    try:
+        cur.execute("SELECT * FROM nowhere")
+        raise AssertionError("missing table accepted")
+    except errors.UndefinedTable:
+        pass
+
+print("psycopg: ok")
