@@ -84,3 +84,14 @@ impl Error {
         }
     }
 }
+
+/// Errors raised inside DataFusion callbacks (table scans, sinks) travel
+/// through DataFusion and are unwrapped again in `server::errors`.
+impl From<Error> for DataFusionError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::DataFusion(inner) => inner,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}

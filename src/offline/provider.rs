@@ -52,13 +52,6 @@ impl OfflineTableProvider {
     }
 }
 
-fn to_df(error: crate::error::Error) -> DataFusionError {
-    match error {
-        crate::error::Error::DataFusion(inner) => inner,
-        other => DataFusionError::External(Box::new(other)),
-    }
-}
-
 #[async_trait]
 impl TableProvider for OfflineTableProvider {
     fn schema(&self) -> SchemaRef {
@@ -152,6 +145,9 @@ impl DataSink for IngestSink {
         data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
-        self.target.ingest(data).await.map_err(to_df)
+        self.target
+            .ingest(data)
+            .await
+            .map_err(DataFusionError::from)
     }
 }

@@ -174,13 +174,6 @@ fn pinned_column(expr: &Expr) -> Option<(String, Vec<ScalarValue>)> {
     }
 }
 
-fn to_df(error: crate::error::Error) -> DataFusionError {
-    match error {
-        crate::error::Error::DataFusion(inner) => inner,
-        other => DataFusionError::External(Box::new(other)),
-    }
-}
-
 #[async_trait]
 impl TableProvider for OnlineTableProvider {
     fn schema(&self) -> SchemaRef {
@@ -198,7 +191,7 @@ impl TableProvider for OnlineTableProvider {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut decoder = RowDecoder::new(self.schema.clone()).map_err(to_df)?;
+        let mut decoder = RowDecoder::new(self.schema.clone()).map_err(DataFusionError::from)?;
         let cutoff = self.ttl_cutoff();
         let mut keep = |value: &[u8]| -> crate::error::Result<()> {
             if cutoff.is_some_and(|c| codec::decode_event_time(value) < c) {
@@ -211,16 +204,19 @@ impl TableProvider for OnlineTableProvider {
                 for value in self
                     .store
                     .get_many(&self.storage_id, &keys)
-                    .map_err(to_df)?
+                    .map_err(DataFusionError::from)?
                     .into_iter()
                     .flatten()
                 {
-                    keep(&value).map_err(to_df)?;
+                    keep(&value).map_err(DataFusionError::from)?;
                 }
             }
-            None => self.store.for_each(&self.storage_id, keep).map_err(to_df)?,
+            None => self
+                .store
+                .for_each(&self.storage_id, keep)
+                .map_err(DataFusionError::from)?,
         }
-        let batch = decoder.finish().map_err(to_df)?;
+        let batch = decoder.finish().map_err(DataFusionError::from)?;
         let plan = MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             self.schema.clone(),
