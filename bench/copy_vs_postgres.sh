@@ -52,6 +52,8 @@ COLUMNS_SQL="id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, amount DOUBLE PRECISION,
 
 # --- PostgreSQL 15 -----------------------------------------------------------
 PG_PORT=$(free_port)
+mkdir -p "$WORK/pg" && chown postgres "$WORK/pg" && chmod 700 "$WORK/pg"
+touch "$WORK/pg.log" && chown postgres "$WORK/pg.log"
 runuser -u postgres -- "$PG_BIN/initdb" -D "$WORK/pg" -A trust -U postgres >/dev/null
 cat >> "$WORK/pg/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
@@ -75,7 +77,7 @@ pg_count=$("${PSQL_PG[@]}" -At -c "SELECT count(*) FROM events")
 
 # --- fstore ------------------------------------------------------------------
 FS_PORT=$(free_port)
-RUST_LOG=warn "$FSTORE" serve --data-dir "$WORK/fstore" --listen "127.0.0.1:$FS_PORT" &
+RUST_LOG=warn,buoyant_kernel=off "$FSTORE" serve --data-dir "$WORK/fstore" --listen "127.0.0.1:$FS_PORT" &
 FS_PID=$!
 for _ in $(seq 1 100); do
     psql -X -q -h 127.0.0.1 -p "$FS_PORT" -d fstore -c "SELECT 1" >/dev/null 2>&1 && break

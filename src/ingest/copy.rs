@@ -258,7 +258,11 @@ impl BatchBuilder {
         }
     }
 
-    fn push_row(&mut self, line: u64, values: Vec<Option<String>>) -> Result<Option<RecordBatch>> {
+    fn push_row<S: AsRef<str>>(
+        &mut self,
+        line: u64,
+        values: &[Option<S>],
+    ) -> Result<Option<RecordBatch>> {
         if values.len() > self.columns.len() {
             return Err(Error::BadCopyData {
                 message: "extra data after last expected column".into(),
@@ -275,7 +279,10 @@ impl BatchBuilder {
             });
         }
         for (builder, value) in self.fields.iter_mut().zip(values) {
-            builder.append_option(value);
+            match value {
+                Some(value) => builder.append_value(value.as_ref()),
+                None => builder.append_null(),
+            }
         }
         self.lines.push(line);
         if self.lines.len() >= BATCH_ROWS {
@@ -372,7 +379,7 @@ fn parse_csv(
                 if field == format.null.as_bytes() {
                     Ok(None)
                 } else {
-                    String::from_utf8(field.to_vec())
+                    std::str::from_utf8(field)
                         .map(Some)
                         .map_err(|_| Error::BadCopyData {
                             message: "invalid byte sequence for encoding \"UTF8\"".into(),
@@ -382,7 +389,7 @@ fn parse_csv(
                 }
             })
             .collect::<Result<Vec<_>>>()?;
-        if let Some(batch) = builder.push_row(line, values)?
+        if let Some(batch) = builder.push_row(line, &values)?
             && !sink(Ok(batch))
         {
             return Ok(());
@@ -420,9 +427,18 @@ fn parse_text(
                 if raw == format.null.as_bytes() {
                     return Ok(None);
                 }
+                if !raw.contains(&b'\\') {
+                    return std::str::from_utf8(raw)
+                        .map(|s| Some(std::borrow::Cow::Borrowed(s)))
+                        .map_err(|_| Error::BadCopyData {
+                            message: "invalid byte sequence for encoding \"UTF8\"".into(),
+                            line: number,
+                            column: None,
+                        });
+                }
                 let unescaped = unescape_text(raw);
-                String::from_utf8(unescaped)
-                    .map(Some)
+                String::from_utf8(unescaped.into_owned())
+                    .map(|s| Some(std::borrow::Cow::Owned(s)))
                     .map_err(|_| Error::BadCopyData {
                         message: "invalid byte sequence for encoding \"UTF8\"".into(),
                         line: number,
@@ -430,7 +446,7 @@ fn parse_text(
                     })
             })
             .collect::<Result<Vec<_>>>()?;
-        if let Some(batch) = builder.push_row(number, values)?
+        if let Some(batch) = builder.push_row(number, &values)?
             && !sink(Ok(batch))
         {
             return Ok(());
@@ -438,9 +454,9 @@ fn parse_text(
     }
 }
 
-fn unescape_text(raw: &[u8]) -> Vec<u8> {
+fn unescape_text(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     if !raw.contains(&b'\\') {
-        return raw.to_vec();
+        return std::borrow::Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(raw.len());
     let mut bytes = raw.iter().copied();
@@ -460,7 +476,7 @@ fn unescape_text(raw: &[u8]) -> Vec<u8> {
             None => out.push(b'\\'),
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -469,8 +485,8 @@ mod tests {
 
     #[test]
     fn text_escapes_are_decoded() {
-        assert_eq!(unescape_text(b"a\\tb\\\\c\\n"), b"a\tb\\c\n");
-        assert_eq!(unescape_text(b"plain"), b"plain");
+        assert_eq!(unescape_text(b"a\\tb\\\\c\\n").as_ref(), b"a\tb\\c\n");
+        assert_eq!(unescape_text(b"plain").as_ref(), b"plain");
     }
 
     #[test]

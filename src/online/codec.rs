@@ -138,6 +138,18 @@ fn encode_key_value(out: &mut Vec<u8>, array: &dyn Array, row: usize) -> Result<
 /// The key of `row`: the primary key columns `key_columns` of `batch`.
 pub fn encode_key(batch: &RecordBatch, key_columns: &[usize], row: usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(1 + 8 * key_columns.len());
+    encode_key_into(&mut out, batch, key_columns, row)?;
+    Ok(out)
+}
+
+/// [`encode_key`] into a reused buffer (cleared first).
+pub fn encode_key_into(
+    out: &mut Vec<u8>,
+    batch: &RecordBatch,
+    key_columns: &[usize],
+    row: usize,
+) -> Result<()> {
+    out.clear();
     out.push(FORMAT_V1);
     for &column in key_columns {
         let array = batch.column(column);
@@ -146,9 +158,9 @@ pub fn encode_key(batch: &RecordBatch, key_columns: &[usize], row: usize) -> Res
                 "NULL reached the online key encoder".into(),
             ));
         }
-        encode_key_value(&mut out, array.as_ref(), row)?;
+        encode_key_value(out, array.as_ref(), row)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Encodes one key from scalar values (for lookups), each cast to its key
@@ -211,9 +223,21 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Encodes every column of `batch[row]`.
 pub fn encode_row(batch: &RecordBatch, row: usize, event_time: i64) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_row_into(&mut out, batch, row, event_time)?;
+    Ok(out)
+}
+
+/// [`encode_row`] into a reused buffer (cleared first).
+pub fn encode_row_into(
+    out: &mut Vec<u8>,
+    batch: &RecordBatch,
+    row: usize,
+    event_time: i64,
+) -> Result<()> {
     let columns = batch.columns();
     let bitmap_len = columns.len().div_ceil(8);
-    let mut out = Vec::with_capacity(9 + bitmap_len + 8 * columns.len());
+    out.clear();
     out.push(FORMAT_V1);
     out.extend_from_slice(&event_time.to_le_bytes());
     let bitmap_at = out.len();
@@ -264,14 +288,12 @@ pub fn encode_row(batch: &RecordBatch, row: usize, event_time: i64) -> Result<Ve
             DataType::Timestamp(_, _) => {
                 out.extend_from_slice(&timestamp_micros(array, row).to_le_bytes())
             }
-            DataType::Utf8 => put_bytes(&mut out, array.as_string::<i32>().value(row).as_bytes()),
-            DataType::LargeUtf8 => {
-                put_bytes(&mut out, array.as_string::<i64>().value(row).as_bytes())
-            }
-            DataType::Utf8View => put_bytes(&mut out, array.as_string_view().value(row).as_bytes()),
-            DataType::Binary => put_bytes(&mut out, array.as_binary::<i32>().value(row)),
-            DataType::LargeBinary => put_bytes(&mut out, array.as_binary::<i64>().value(row)),
-            DataType::BinaryView => put_bytes(&mut out, array.as_binary_view().value(row)),
+            DataType::Utf8 => put_bytes(out, array.as_string::<i32>().value(row).as_bytes()),
+            DataType::LargeUtf8 => put_bytes(out, array.as_string::<i64>().value(row).as_bytes()),
+            DataType::Utf8View => put_bytes(out, array.as_string_view().value(row).as_bytes()),
+            DataType::Binary => put_bytes(out, array.as_binary::<i32>().value(row)),
+            DataType::LargeBinary => put_bytes(out, array.as_binary::<i64>().value(row)),
+            DataType::BinaryView => put_bytes(out, array.as_binary_view().value(row)),
             other => {
                 return Err(Error::FeatureNotSupported(format!(
                     "the online store cannot hold type {other}"
@@ -279,7 +301,7 @@ pub fn encode_row(batch: &RecordBatch, row: usize, event_time: i64) -> Result<Ve
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Builds record batches from encoded rows of one schema.

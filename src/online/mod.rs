@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use heed::types::{Bytes, Str};
-use heed::{CommitOrAbort, Database, Env, EnvOpenOptions};
+use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, PutFlags};
 use tokio::sync::{mpsc, oneshot};
 
 pub use provider::OnlineTableProvider;
@@ -220,20 +220,30 @@ fn apply_batch(
     batch: &RecordBatch,
 ) -> Result<()> {
     let event_times = layout.event_time_column.map(|c| batch.column(c));
+    let mut key = Vec::with_capacity(64);
+    let mut value = Vec::with_capacity(256);
     for row in 0..batch.num_rows() {
-        let key = codec::encode_key(batch, &layout.key_columns, row)?;
+        codec::encode_key_into(&mut key, batch, &layout.key_columns, row)?;
         let event_time = match event_times {
             Some(column) => codec::event_time_micros(column.as_ref(), row),
             None => codec::NO_EVENT_TIME,
         };
-        if event_times.is_some()
-            && let Some(existing) = db.get(wtxn, &key)?
-            && codec::decode_event_time(existing) > event_time
-        {
-            continue;
+        codec::encode_row_into(&mut value, batch, row, event_time)?;
+        // Most keys of a load are new: try an insert first (one B-tree
+        // search), and compare event times only when the key exists.
+        match db.put_with_flags(wtxn, PutFlags::NO_OVERWRITE, &key, &value) {
+            Ok(()) => {}
+            Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => {
+                let keep_existing = event_times.is_some()
+                    && db
+                        .get(wtxn, &key)?
+                        .is_some_and(|existing| codec::decode_event_time(existing) > event_time);
+                if !keep_existing {
+                    db.put(wtxn, &key, &value)?;
+                }
+            }
+            Err(e) => return Err(e.into()),
         }
-        let value = codec::encode_row(batch, row, event_time)?;
-        db.put(wtxn, &key, &value)?;
     }
     Ok(())
 }
