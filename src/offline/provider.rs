@@ -46,10 +46,22 @@ impl OfflineTableProvider {
     pub fn table(&self) -> &Arc<OfflineTable> {
         &self.table
     }
+}
 
-    async fn delta_scan(&self) -> Result<Arc<dyn TableProvider>> {
-        self.table.latest().table_provider().await
-    }
+/// Plans a scan of one Delta snapshot (the latest, or one loaded for time
+/// travel) in `state`.
+pub(super) async fn scan_snapshot(
+    table: &deltalake::DeltaTable,
+    state: &dyn Session,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    table
+        .update_datafusion_session(state)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let provider = table.table_provider().await?;
+    provider.scan(state, projection, filters, limit).await
 }
 
 #[async_trait]
@@ -69,12 +81,7 @@ impl TableProvider for OfflineTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let latest = self.table.latest();
-        latest
-            .update_datafusion_session(state)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let scan = self.delta_scan().await?;
-        scan.scan(state, projection, filters, limit).await
+        scan_snapshot(&self.table.latest(), state, projection, filters, limit).await
     }
 
     fn supports_filters_pushdown(

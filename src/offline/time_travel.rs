@@ -171,11 +171,7 @@ impl TableProvider for TimeTravelProvider {
                 self.table.version()
             ))
         })?;
-        table
-            .update_datafusion_session(state)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let provider = table.table_provider().await?;
-        provider.scan(state, projection, filters, limit).await
+        super::provider::scan_snapshot(&table, state, projection, filters, limit).await
     }
 
     fn supports_filters_pushdown(

@@ -22,7 +22,6 @@ pub const INVALID_SCHEMA_NAME: &str = "3F000";
 pub const UNDEFINED_COLUMN: &str = "42703";
 pub const DUPLICATE_COLUMN: &str = "42701";
 pub const INVALID_TABLE_DEFINITION: &str = "42P16";
-pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
 pub const UNDEFINED_FUNCTION: &str = "42883";
 pub const WRONG_OBJECT_TYPE: &str = "42809";
 pub const DATATYPE_MISMATCH: &str = "42804";

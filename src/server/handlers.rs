@@ -226,9 +226,7 @@ impl FstoreService {
         let (target, indices) = self.database.copy_target(&name, columns).await?;
         let column_count = indices.len();
         let copy = crate::ingest::copy::start(target, indices, format);
-        let slot = client
-            .session_extensions()
-            .get_or_insert_with(CopySlot::default);
+        let slot = copy_slot(client);
         if let Some(previous) = slot.0.lock().await.replace(copy) {
             previous.abort().await;
         }
@@ -245,6 +243,12 @@ impl FstoreService {
 #[derive(Default)]
 struct CopySlot(tokio::sync::Mutex<Option<CopyIn>>);
 
+fn copy_slot<C: ClientInfo + ?Sized>(client: &C) -> Arc<CopySlot> {
+    client
+        .session_extensions()
+        .get_or_insert_with(CopySlot::default)
+}
+
 pub struct FstoreCopyHandler;
 
 #[async_trait]
@@ -255,9 +259,7 @@ impl CopyHandler for FstoreCopyHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let slot = client
-            .session_extensions()
-            .get_or_insert_with(CopySlot::default);
+        let slot = copy_slot(client);
         if let Some(copy) = slot.0.lock().await.as_ref() {
             copy.data(copy_data.data).await;
         }
@@ -270,9 +272,7 @@ impl CopyHandler for FstoreCopyHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let slot = client
-            .session_extensions()
-            .get_or_insert_with(CopySlot::default);
+        let slot = copy_slot(client);
         let Some(copy) = slot.0.lock().await.take() else {
             return Err(to_pgwire(
                 Error::Internal("CopyDone without a COPY in progress".into()),
@@ -293,9 +293,7 @@ impl CopyHandler for FstoreCopyHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let slot = client
-            .session_extensions()
-            .get_or_insert_with(CopySlot::default);
+        let slot = copy_slot(client);
         if let Some(copy) = slot.0.lock().await.take() {
             copy.abort().await;
         }
