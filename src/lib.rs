@@ -41,10 +41,12 @@ pub mod catalog;
 pub mod config;
 pub mod database;
 pub mod error;
+pub mod exec;
 pub mod featuregroup;
 pub mod ingest;
 pub mod offline;
 pub mod online;
+pub mod planner;
 pub mod server;
 pub mod sql;
 

@@ -16,6 +16,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::common::TableReference;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
@@ -166,7 +167,15 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(config.memory_limit_bytes, 1.0)
         .build_arc()?;
-    let ctx = SessionContext::new_with_config_rt(session_config, runtime);
+    let state = crate::planner::with_fstore_planning(
+        SessionStateBuilder::new()
+            .with_config(session_config)
+            .with_runtime_env(runtime)
+            .with_default_features(),
+    )
+    .build();
+    let ctx = SessionContext::new_with_state(state);
+    ctx.add_optimizer_rule(Arc::new(crate::planner::asof::AsofFilterPushdown));
     setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| *e)?;
     ctx.register_udtf(
         crate::sql::time_travel::TIME_TRAVEL_FUNCTION,

@@ -27,6 +27,10 @@ use url::Url;
 
 pub use provider::OfflineTableProvider;
 
+/// The hidden column that orders a feature group's rows by write (see
+/// `planner::asof`): ties between equal event times go to the later write.
+pub const WRITE_SEQUENCE_COLUMN: &str = "_fs_write_seq";
+
 use crate::error::{Error, Result};
 
 pub struct OfflineTable {

@@ -125,7 +125,7 @@ enum Route {
 }
 
 fn route(database: &Database, statement: &StatementText<'_>) -> Result<Route, Error> {
-    if let Some(rewritten) = crate::sql::time_travel::rewrite_time_travel(statement.text) {
+    if let Some(rewritten) = crate::sql::rewrite_extensions(statement.text) {
         let parts = split_statements(&rewritten)?;
         if let [one] = parts.as_slice() {
             return match route_parsed(database, one)? {

@@ -1,6 +1,7 @@
 //! fstore's SQL dialect: statement splitting, our own statements' AST, and
 //! the parser that recognises them and delegates the rest to DataFusion.
 
+pub mod asof;
 pub mod ast;
 pub mod parser;
 pub mod split;
@@ -9,3 +10,12 @@ pub mod time_travel;
 pub use ast::FsStatement;
 pub use parser::{Parsed, parse_statement};
 pub use split::{StatementText, split_statements};
+
+/// fstore's SQL extensions inside otherwise ordinary statements (time
+/// travel, AS OF joins) rewritten into SQL DataFusion parses; `None` when
+/// the statement has none.
+pub fn rewrite_extensions(sql: &str) -> Option<String> {
+    let time_travel = time_travel::rewrite_time_travel(sql);
+    let text = time_travel.as_deref().unwrap_or(sql);
+    asof::rewrite_asof_statement(text).or(time_travel)
+}

@@ -1,0 +1,3 @@
+//! Physical operators DataFusion does not have.
+
+pub mod asof_join;
