@@ -187,7 +187,7 @@ impl Database {
         let path = self.table_path(&storage_id);
         let schema = create.input.schema().as_arrow().clone();
         let created = async {
-            let table = OfflineTable::create(&path, &name.to_string(), &schema).await?;
+            let table = OfflineTable::create(&path, &name.to_string(), &schema, false).await?;
             let rows = if as_select {
                 let frame = DataFrame::new(self.ctx.state(), create.input.as_ref().clone());
                 table.append(frame.execute_stream().await?).await?

@@ -378,6 +378,7 @@ impl Database {
                 &path,
                 &format!("{}.{}", def.schema, def.versioned_name()),
                 &schema,
+                def.event_time.is_some(),
             )
             .await?;
             if online {

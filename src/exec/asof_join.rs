@@ -43,7 +43,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, UInt32Array, new_null_array,
 };
 use datafusion::arrow::compute::{cast, interleave, take};
-use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, HashMap, Result, internal_err, plan_err};
@@ -545,8 +545,14 @@ impl BuildInput {
         let times = sorted.iter().map(|e| e.0).collect();
         let locations = sorted.iter().map(|e| (e.2, e.3)).collect();
         drop(sorted);
+        let nullable: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
         let null_row = RecordBatch::try_new(
-            self.schema.clone(),
+            Arc::new(Schema::new(nullable)),
             self.schema
                 .fields()
                 .iter()

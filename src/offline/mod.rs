@@ -25,7 +25,7 @@ use futures::StreamExt;
 use tokio::sync::Mutex;
 use url::Url;
 
-pub use provider::OfflineTableProvider;
+pub use provider::{OfflineTableProvider, SequencedScan};
 
 /// The hidden column that orders a feature group's rows by write (see
 /// `planner::asof`): ties between equal event times go to the later write.
@@ -33,14 +33,33 @@ pub const WRITE_SEQUENCE_COLUMN: &str = "_fs_write_seq";
 
 use crate::error::{Error, Result};
 
+/// The same scan with the write sequence, if `provider` reads a table that
+/// keeps one (latest or time travel).
+pub fn sequenced_provider(provider: &dyn TableProvider) -> Option<Arc<dyn TableProvider>> {
+    let any: &dyn std::any::Any = provider;
+    if let Some(latest) = any.downcast_ref::<OfflineTableProvider>() {
+        return latest.with_write_sequence();
+    }
+    any.downcast_ref::<time_travel::TimeTravelProvider>()?
+        .with_write_sequence()
+}
+
 pub struct OfflineTable {
     /// Qualified name used in error messages; renames update it.
     display_name: std::sync::RwLock<String>,
     /// The schema DataFusion sees: what Delta scans produce (string
-    /// columns come back as views, for instance).
+    /// columns come back as views, for instance), without the write
+    /// sequence.
     schema: SchemaRef,
+    /// `schema` plus the write sequence, for tables that keep one.
+    sequenced_schema: SchemaRef,
     /// The schema Parquet files are written with, from the Delta log.
     write_schema: SchemaRef,
+    /// `write_schema` without the write sequence: what callers write.
+    visible_write_schema: SchemaRef,
+    /// Whether rows carry [`WRITE_SEQUENCE_COLUMN`] (feature groups with an
+    /// event time), always the last column.
+    sequenced: bool,
     /// Held for the whole of an append: one writer per table keeps Delta
     /// commits free of conflicts and in statement order.
     table: Mutex<DeltaTable>,
@@ -88,10 +107,25 @@ pub fn storable_schema(schema: &Schema) -> Schema {
 }
 
 impl OfflineTable {
-    /// Creates an empty Delta table at `path` with `schema`.
-    pub async fn create(path: &Path, display_name: &str, schema: &Schema) -> Result<Arc<Self>> {
+    /// Creates an empty Delta table at `path` with `schema`, plus the
+    /// hidden write sequence when `sequenced`.
+    pub async fn create(
+        path: &Path,
+        display_name: &str,
+        schema: &Schema,
+        sequenced: bool,
+    ) -> Result<Arc<Self>> {
         std::fs::create_dir_all(path)?;
-        let storable = storable_schema(schema);
+        let mut storable = storable_schema(schema);
+        if sequenced {
+            let mut fields: Vec<Field> = storable
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(Field::new(WRITE_SEQUENCE_COLUMN, DataType::Int64, false));
+            storable = Schema::new(fields);
+        }
         let kernel_schema: StructType = (&storable).try_into_kernel().map_err(|e| {
             Error::FeatureNotSupported(format!(
                 "a column type of \"{display_name}\" cannot be stored: {e}"
@@ -119,10 +153,21 @@ impl OfflineTable {
             .try_into_arrow()
             .map_err(|e| Error::Internal(format!("Delta schema has no Arrow form: {e}")))?;
         let scan_schema = table.table_provider().build().await?.schema();
+        let sequenced = write_schema
+            .fields()
+            .last()
+            .is_some_and(|f| f.name() == WRITE_SEQUENCE_COLUMN);
+        let without_sequence = |schema: &Schema| -> SchemaRef {
+            let visible = schema.fields().len() - usize::from(sequenced);
+            Arc::new(Schema::new(schema.fields()[..visible].to_vec()))
+        };
         Ok(Arc::new(OfflineTable {
             display_name: std::sync::RwLock::new(display_name.into()),
-            schema: scan_schema,
+            schema: without_sequence(&scan_schema),
+            sequenced_schema: scan_schema,
+            visible_write_schema: without_sequence(&write_schema),
             write_schema: Arc::new(write_schema),
+            sequenced,
             snapshot: std::sync::RwLock::new(Arc::new(table.clone())),
             table: Mutex::new(table),
         }))
@@ -143,6 +188,11 @@ impl OfflineTable {
 
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    /// The scan schema including the write sequence, if the table keeps one.
+    pub fn sequenced_schema(&self) -> Option<SchemaRef> {
+        self.sequenced.then(|| self.sequenced_schema.clone())
     }
 
     pub fn latest(&self) -> Arc<DeltaTable> {
@@ -188,8 +238,9 @@ impl OfflineTable {
             .map_err(|()| Error::Internal("offline table is not on the local disk".into()))
     }
 
+    /// The stored types of the columns callers write (no write sequence).
     pub fn write_schema(&self) -> SchemaRef {
-        self.write_schema.clone()
+        self.visible_write_schema.clone()
     }
 
     pub fn check_not_null(&self, batch: &RecordBatch) -> Result<()> {
@@ -217,7 +268,15 @@ impl OfflineTable {
 
     /// Casts a batch that matches the table column for column onto the exact
     /// stored types (timestamp unit, string representation, nullability).
+    /// A batch read back from the table's files loses its write sequence.
     pub fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let batch = if self.sequenced && batch.num_columns() == self.write_schema.fields().len() {
+            batch
+                .project(&(0..self.schema.fields().len()).collect::<Vec<_>>())
+                .map_err(datafusion::error::DataFusionError::from)?
+        } else {
+            batch
+        };
         if batch.schema().fields().len() != self.schema.fields().len() {
             return Err(Error::Internal(format!(
                 "batch for \"{}\" has {} columns, table has {}",
@@ -229,7 +288,7 @@ impl OfflineTable {
         let columns = batch
             .columns()
             .iter()
-            .zip(self.write_schema.fields())
+            .zip(self.visible_write_schema.fields())
             .map(|(column, field)| {
                 if column.data_type() == field.data_type() {
                     Ok(column.clone())
@@ -239,6 +298,30 @@ impl OfflineTable {
             })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(datafusion::error::DataFusionError::from)?;
+        Ok(
+            RecordBatch::try_new(self.visible_write_schema.clone(), columns)
+                .map_err(datafusion::error::DataFusionError::from)?,
+        )
+    }
+
+    /// `batch` (already conformed) with its write sequence appended:
+    /// `(commit version << 40) | row number within the commit`, so the
+    /// order of writes is the order of sequence numbers.
+    fn with_sequence(
+        &self,
+        batch: RecordBatch,
+        version: u64,
+        first_row: u64,
+    ) -> Result<RecordBatch> {
+        if !self.sequenced {
+            return Ok(batch);
+        }
+        let base = (version << 40) + first_row;
+        let sequence = datafusion::arrow::array::Int64Array::from_iter_values(
+            (0..batch.num_rows() as u64).map(|i| (base + i) as i64),
+        );
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(sequence));
         Ok(RecordBatch::try_new(self.write_schema.clone(), columns)
             .map_err(datafusion::error::DataFusionError::from)?)
     }
@@ -263,8 +346,13 @@ impl Append<'_> {
         }
         self.owner.check_not_null(&batch)?;
         let batch = self.owner.conform(batch)?;
+        // One writer per table, so the next commit's version is known.
+        let version = self.table.version().unwrap_or(0) + 1;
+        let stored = self
+            .owner
+            .with_sequence(batch.clone(), version, self.rows)?;
         self.rows += batch.num_rows() as u64;
-        self.writer.write(batch.clone()).await?;
+        self.writer.write(stored).await?;
         Ok(Some(batch))
     }
 

@@ -25,6 +25,8 @@ pub struct OfflineTableProvider {
     /// Where `INSERT` sends rows: the table itself, or a feature group that
     /// also maintains an online store.
     target: IngestTarget,
+    /// Scans include the write sequence (for AS OF joins).
+    with_sequence: bool,
 }
 
 impl OfflineTableProvider {
@@ -32,11 +34,16 @@ impl OfflineTableProvider {
         OfflineTableProvider {
             target: table.clone(),
             table,
+            with_sequence: false,
         }
     }
 
     pub fn with_target(table: Arc<OfflineTable>, target: IngestTarget) -> Self {
-        OfflineTableProvider { table, target }
+        OfflineTableProvider {
+            table,
+            target,
+            with_sequence: false,
+        }
     }
 
     pub fn target(&self) -> &IngestTarget {
@@ -49,10 +56,12 @@ impl OfflineTableProvider {
 }
 
 /// Plans a scan of one Delta snapshot (the latest, or one loaded for time
-/// travel) in `state`.
+/// travel) in `state`; `schema` is the provider's, which may leave out the
+/// write sequence.
 pub(super) async fn scan_snapshot(
     table: &deltalake::DeltaTable,
     state: &dyn Session,
+    schema: &SchemaRef,
     projection: Option<&Vec<usize>>,
     filters: &[Expr],
     limit: Option<usize>,
@@ -61,13 +70,35 @@ pub(super) async fn scan_snapshot(
         .update_datafusion_session(state)
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
     let provider = table.table_provider().await?;
+    let all_visible: Vec<usize> = (0..schema.fields().len()).collect();
+    let projection = projection.or(Some(&all_visible));
     provider.scan(state, projection, filters, limit).await
+}
+
+/// A provider whose scans also produce [`super::WRITE_SEQUENCE_COLUMN`];
+/// `None` when the table keeps no write sequence.
+pub trait SequencedScan {
+    fn with_write_sequence(&self) -> Option<Arc<dyn TableProvider>>;
+}
+
+impl SequencedScan for OfflineTableProvider {
+    fn with_write_sequence(&self) -> Option<Arc<dyn TableProvider>> {
+        self.table.sequenced_schema()?;
+        Some(Arc::new(OfflineTableProvider {
+            table: self.table.clone(),
+            target: self.target.clone(),
+            with_sequence: true,
+        }))
+    }
 }
 
 #[async_trait]
 impl TableProvider for OfflineTableProvider {
     fn schema(&self) -> SchemaRef {
-        self.table.schema()
+        match self.table.sequenced_schema() {
+            Some(schema) if self.with_sequence => schema,
+            _ => self.table.schema(),
+        }
     }
 
     fn table_type(&self) -> TableType {
@@ -81,7 +112,16 @@ impl TableProvider for OfflineTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        scan_snapshot(&self.table.latest(), state, projection, filters, limit).await
+        let schema = TableProvider::schema(self);
+        scan_snapshot(
+            &self.table.latest(),
+            state,
+            &schema,
+            projection,
+            filters,
+            limit,
+        )
+        .await
     }
 
     fn supports_filters_pushdown(

@@ -19,7 +19,7 @@ use deltalake::DeltaTableBuilder;
 
 use super::{OfflineTable, OfflineTableProvider};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 enum AsOf {
     Version(u64),
     /// Microseconds since the epoch, UTC.
@@ -119,20 +119,36 @@ impl TableFunctionImpl for TimeTravelFunction {
         Ok(Arc::new(TimeTravelProvider {
             table: offline.table().clone(),
             as_of,
+            with_sequence: false,
         }))
     }
 }
 
 #[derive(Debug)]
-struct TimeTravelProvider {
+pub(super) struct TimeTravelProvider {
     table: Arc<OfflineTable>,
     as_of: AsOf,
+    with_sequence: bool,
+}
+
+impl super::provider::SequencedScan for TimeTravelProvider {
+    fn with_write_sequence(&self) -> Option<Arc<dyn TableProvider>> {
+        self.table.sequenced_schema()?;
+        Some(Arc::new(TimeTravelProvider {
+            table: self.table.clone(),
+            as_of: self.as_of,
+            with_sequence: true,
+        }))
+    }
 }
 
 #[async_trait]
 impl TableProvider for TimeTravelProvider {
     fn schema(&self) -> SchemaRef {
-        self.table.schema()
+        match self.table.sequenced_schema() {
+            Some(schema) if self.with_sequence => schema,
+            _ => self.table.schema(),
+        }
     }
 
     fn table_type(&self) -> TableType {
@@ -171,7 +187,8 @@ impl TableProvider for TimeTravelProvider {
                 self.table.version()
             ))
         })?;
-        super::provider::scan_snapshot(&table, state, projection, filters, limit).await
+        let schema = TableProvider::schema(self);
+        super::provider::scan_snapshot(&table, state, &schema, projection, filters, limit).await
     }
 
     fn supports_filters_pushdown(

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, DFSchemaRef, Result, ScalarValue};
+use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::expr::Cast;
 use datafusion::logical_expr::expr_rewriter::normalize_col;
@@ -324,7 +325,7 @@ fn plan_asof_join(
         }
     };
     let left = context.plan(left_factor)?;
-    let right = context.plan(join.relation)?;
+    let right = with_write_sequence(context.plan(join.relation)?)?;
     let JoinOperator::AsOf {
         match_condition,
         constraint,
@@ -388,21 +389,55 @@ fn plan_asof_join(
     }
     let parts = split_condition(conjuncts, &left_schema, &right_schema)?;
     let node = build_node(left, right, parts, join_type)?;
+    // USING shows each column once (the left one); the write sequence is
+    // only for the operator.
+    let mut hidden = using_right_columns;
+    if let Some(Expr::Column(sequence)) = &node.right_sequence {
+        hidden.push(sequence.clone());
+    }
     let plan = LogicalPlan::Extension(Extension {
         node: Arc::new(node),
     });
-    if using_right_columns.is_empty() {
+    if hidden.is_empty() {
         return Ok(plan);
     }
-    // USING shows each column once: the left one.
     let kept: Vec<Expr> = plan
         .schema()
         .columns()
         .into_iter()
-        .filter(|c| !using_right_columns.contains(c))
+        .filter(|c| !hidden.contains(c))
         .map(Expr::Column)
         .collect();
     LogicalPlanBuilder::from(plan).project(kept)?.build()
+}
+
+/// A right side that reads a feature group directly (latest or time
+/// travel, aliased or not) re-planned to also read its write sequence.
+fn with_write_sequence(plan: LogicalPlan) -> Result<LogicalPlan> {
+    match plan {
+        LogicalPlan::SubqueryAlias(alias) => {
+            let input = Arc::unwrap_or_clone(alias.input);
+            let sequenced = with_write_sequence(input)?;
+            LogicalPlanBuilder::from(sequenced)
+                .alias(alias.alias)?
+                .build()
+        }
+        LogicalPlan::TableScan(scan) if scan.filters.is_empty() && scan.fetch.is_none() => {
+            let sequenced = source_as_provider(&scan.source)
+                .ok()
+                .and_then(|provider| crate::offline::sequenced_provider(provider.as_ref()));
+            match sequenced {
+                Some(provider) => LogicalPlanBuilder::scan(
+                    scan.table_name.clone(),
+                    provider_as_source(provider),
+                    None,
+                )?
+                .build(),
+                None => Ok(LogicalPlan::TableScan(scan)),
+            }
+        }
+        other => Ok(other),
+    }
 }
 
 fn using_column(schema: &DFSchema, name: &str, side: &str) -> Result<Column> {
@@ -740,7 +775,15 @@ impl OptimizerRule for AsofFilterPushdown {
         let LogicalPlan::Filter(filter) = &plan else {
             return Ok(Transformed::no(plan));
         };
-        let LogicalPlan::Extension(extension) = filter.input.as_ref() else {
+        // The planner puts a column-only projection over the join when it
+        // hides columns; predicates see the same columns through it.
+        let (projection, below) = match filter.input.as_ref() {
+            LogicalPlan::Projection(p) if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
+                (Some(p), p.input.as_ref())
+            }
+            other => (None, other),
+        };
+        let LogicalPlan::Extension(extension) = below else {
             return Ok(Transformed::no(plan));
         };
         let Some(node) = extension.node.as_any().downcast_ref::<AsofJoinNode>() else {
@@ -769,9 +812,14 @@ impl OptimizerRule for AsofFilterPushdown {
         let left = LogicalPlan::Filter(Filter::try_new(pushed, node.left.clone())?);
         let mut moved = node.clone();
         moved.left = Arc::new(left);
-        let joined = LogicalPlan::Extension(Extension {
+        let mut joined = LogicalPlan::Extension(Extension {
             node: Arc::new(moved),
         });
+        if let Some(projection) = projection {
+            joined = LogicalPlanBuilder::from(joined)
+                .project(projection.expr.clone())?
+                .build()?;
+        }
         let plan = match conjunction(keep.into_iter().cloned()) {
             Some(kept) => LogicalPlan::Filter(Filter::try_new(kept, Arc::new(joined))?),
             None => joined,
