@@ -542,6 +542,10 @@ fn unexpected_condition(expr: &Expr) -> datafusion::error::DataFusionError {
     ))
 }
 
+fn type_name(data_type: &DataType) -> String {
+    crate::database::feature_groups::postgres_type_name(data_type)
+}
+
 fn cast_to(expr: Expr, schema: &DFSchema, to: &DataType) -> Result<Expr> {
     if expr.get_type(schema)? == *to {
         Ok(expr)
@@ -586,10 +590,12 @@ fn build_node(
         right_time.get_type(&right_schema)?,
     );
     let common = comparison_coercion(&lt, &rt)
-        .filter(is_time)
+        .filter(|common| is_time(common) && is_time(&lt) && is_time(&rt))
         .ok_or_else(|| {
             mismatch(format!(
-                "AS OF match condition compares {lt} with {rt}; both times must be TIMESTAMP, DATE or integer"
+                "AS OF match condition compares {} with {}; both times must be TIMESTAMP, DATE or integer",
+                type_name(&lt),
+                type_name(&rt)
             ))
         })?;
     let tolerance = match parts.bound {
@@ -672,7 +678,8 @@ fn bound_in_time_unit(value: &ScalarValue, time_type: &DataType) -> Result<i64> 
                 "an integer"
             };
             return Err(mismatch(format!(
-                "the AS OF bound {value} does not fit times of type {time_type}: expected {expected}"
+                "the AS OF bound {value} does not fit times of type {}: expected {expected}",
+                type_name(time_type)
             )));
         }
     };
