@@ -30,8 +30,8 @@ pub enum Error {
         expected: &'static str,
         hint: Option<String>,
     },
-    #[error("cannot drop schema {schema} because other objects depend on it")]
-    DependentObjects { schema: String, detail: String },
+    #[error("cannot drop {object} because other objects depend on it")]
+    DependentObjects { object: String, detail: String },
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]

@@ -73,6 +73,64 @@ pub fn versioned_name(name: &str, version: u64) -> String {
     format!("{name}_v{version}")
 }
 
+/// One version of a feature view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureViewDef {
+    pub schema: String,
+    pub name: String,
+    pub version: u64,
+    /// The view's query with every feature group pinned to the version it
+    /// named at creation (`schema.name_vN`), AS OF joins in their canonical
+    /// spelling (see `sql::asof`).
+    pub query: String,
+    pub labels: Vec<String>,
+    /// The root feature group (`schema.name_vN`): its primary key and event
+    /// time are the view's serving key and event time.
+    pub root: String,
+    pub serving_key: Vec<String>,
+    pub event_time: Option<String>,
+    /// Every feature group the query reads (`schema.name_vN`).
+    pub feature_groups: Vec<String>,
+    pub description: Option<String>,
+    pub created_at_micros: i64,
+}
+
+impl FeatureViewDef {
+    pub fn versioned_name(&self) -> String {
+        versioned_name(&self.name, self.version)
+    }
+}
+
+/// One version of a training dataset and the inputs it was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingDatasetDef {
+    pub schema: String,
+    pub name: String,
+    pub version: u64,
+    /// `schema.name_vN` of the feature view.
+    pub feature_view: String,
+    /// The exact query that produced the rows, feature groups read at the
+    /// recorded offline versions.
+    pub query: String,
+    /// The Delta version of each feature group read (`schema.name_vN`).
+    pub offline_versions: std::collections::BTreeMap<String, u64>,
+    pub filter: Option<String>,
+    /// The `SPLIT …` clause as written, if any.
+    pub split: Option<String>,
+    pub seed: Option<u64>,
+    pub rows: u64,
+    /// Directory under `<data-dir>/datasets` holding the Parquet files.
+    pub storage_id: String,
+    pub description: Option<String>,
+    pub created_at_micros: i64,
+}
+
+impl TrainingDatasetDef {
+    pub fn versioned_name(&self) -> String {
+        versioned_name(&self.name, self.version)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchemaEntry {
     pub name: String,
@@ -83,7 +141,16 @@ pub struct Catalog {
     schemas: Database<'static, Str, Str>,
     relations: Database<'static, Str, Str>,
     feature_groups: Database<'static, Str, Str>,
+    feature_views: Database<'static, Str, Str>,
+    training_datasets: Database<'static, Str, Str>,
     meta: Database<'static, Str, Str>,
+}
+
+/// Which versioned-object table a definition lives in.
+#[derive(Debug, Clone, Copy)]
+pub enum DefKind {
+    FeatureView,
+    TrainingDataset,
 }
 
 fn feature_group_key(schema: &str, name: &str, version: u64) -> String {
@@ -107,16 +174,20 @@ impl Catalog {
                 .max_dbs(8)
                 .open(dir)?
         };
-        let (schemas, relations, feature_groups, meta) = env
+        let (schemas, relations, feature_groups, feature_views, training_datasets, meta) = env
             .create_databases_and_commit(env.write_txn()?, |opener, wtxn| {
                 let schemas = opener.create_database(wtxn, Some("schemas"))?;
                 let relations = opener.create_database(wtxn, Some("relations"))?;
                 let feature_groups = opener.create_database(wtxn, Some("feature_groups"))?;
+                let feature_views = opener.create_database(wtxn, Some("feature_views"))?;
+                let training_datasets = opener.create_database(wtxn, Some("training_datasets"))?;
                 let meta = opener.create_database(wtxn, Some("meta"))?;
                 Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((
                     schemas,
                     relations,
                     feature_groups,
+                    feature_views,
+                    training_datasets,
                     meta,
                 )))
             })?
@@ -126,6 +197,8 @@ impl Catalog {
             schemas,
             relations,
             feature_groups,
+            feature_views,
+            training_datasets,
             meta,
         };
         let mut wtxn = catalog.env.write_txn()?;
@@ -299,6 +372,50 @@ impl Catalog {
                 &mut wtxn,
                 &feature_group_key(&def.schema, &def.name, def.version),
             )?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    fn defs_db(&self, kind: DefKind) -> Database<'static, Str, Str> {
+        match kind {
+            DefKind::FeatureView => self.feature_views,
+            DefKind::TrainingDataset => self.training_datasets,
+        }
+    }
+
+    /// Every version of every object of `kind`, by schema, name, version.
+    pub fn defs<T: serde::de::DeserializeOwned>(&self, kind: DefKind) -> Result<Vec<T>> {
+        let rtxn = self.env.read_txn()?;
+        let mut out = Vec::new();
+        for item in self.defs_db(kind).iter(&rtxn)? {
+            let (_, value) = item?;
+            out.push(serde_json::from_str(value)?);
+        }
+        Ok(out)
+    }
+
+    pub fn put_def<T: Serialize>(
+        &self,
+        kind: DefKind,
+        (schema, name, version): (&str, &str, u64),
+        def: &T,
+    ) -> Result<()> {
+        let mut wtxn = self.env.write_txn()?;
+        self.defs_db(kind).put(
+            &mut wtxn,
+            &feature_group_key(schema, name, version),
+            &serde_json::to_string(def)?,
+        )?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    pub fn delete_defs(&self, kind: DefKind, keys: &[(String, String, u64)]) -> Result<()> {
+        let mut wtxn = self.env.write_txn()?;
+        for (schema, name, version) in keys {
+            self.defs_db(kind)
+                .delete(&mut wtxn, &feature_group_key(schema, name, *version))?;
         }
         wtxn.commit()?;
         Ok(())

@@ -403,7 +403,7 @@ impl Database {
                 .collect();
             if !groups.is_empty() {
                 return Err(Error::DependentObjects {
-                    schema: schema.clone(),
+                    object: format!("schema {schema}"),
                     detail: groups
                         .iter()
                         .map(|g| format!("feature group {schema}.{g} depends on schema {schema}"))
@@ -423,7 +423,10 @@ impl Database {
                     })
                     .collect::<Vec<_>>()
                     .join("\n");
-                return Err(Error::DependentObjects { schema, detail });
+                return Err(Error::DependentObjects {
+                    object: format!("schema {schema}"),
+                    detail,
+                });
             }
             targets.push(schema);
         }

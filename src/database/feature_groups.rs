@@ -28,7 +28,7 @@ use crate::featuregroup::views::CatalogView;
 use crate::ingest::Ingest;
 use crate::offline::{OfflineTable, OfflineTableProvider};
 use crate::online::codec::{key_type_supported, value_type_supported};
-use crate::sql::ast::{CreateFeatureGroup, FsStatement, Serving};
+use crate::sql::ast::{CreateFeatureGroup, FsStatement, ObjectKind, Serving};
 
 pub const ONLINE_SCHEMA: &str = "online";
 pub const FS_SCHEMA: &str = "fs";
@@ -58,7 +58,9 @@ fn now_micros() -> i64 {
 }
 
 impl Database {
-    fn groups_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<GroupKey, Arc<FeatureGroup>>> {
+    pub(super) fn groups_read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, BTreeMap<GroupKey, Arc<FeatureGroup>>> {
         self.groups
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -136,9 +138,13 @@ impl Database {
         Ok(())
     }
 
-    /// A relation or feature-group name already in use in `schema`.
-    fn name_in_use(&self, schema: &str, name: &str) -> Result<bool> {
-        if self.catalog.relation(schema, name)?.is_some() {
+    /// A relation, feature-group, feature-view or training-dataset name
+    /// already in use in `schema`.
+    pub(super) fn name_in_use(&self, schema: &str, name: &str) -> Result<bool> {
+        if self.catalog.relation(schema, name)?.is_some()
+            || self.views.resolve(schema, name).is_some()
+            || self.training_dataset_name_taken(schema, name)?
+        {
             return Ok(true);
         }
         Ok(self
@@ -153,9 +159,12 @@ impl Database {
             .any(|((s, n, v), _)| s == schema && (n == name || versioned_name(n, *v) == name))
     }
 
-    pub async fn execute_feature_group_statement(
+    /// Runs one of fstore's own statements; `progress` receives NOTICE
+    /// messages while long statements run.
+    pub async fn execute_fstore_statement(
         &self,
         statement: &FsStatement,
+        progress: Option<&super::Progress>,
     ) -> Result<Outcome> {
         let _guard = self.ddl_lock.lock().await;
         match statement {
@@ -176,8 +185,31 @@ impl Database {
                 let name = QualifiedName::from_object_name(name)?;
                 self.comment_on_feature_group(&name, *version, comment.clone())
             }
+            FsStatement::CreateFeatureView(create) => self.create_feature_view(create).await,
+            FsStatement::CreateTrainingDataset(create) => {
+                self.create_training_dataset(create, progress).await
+            }
+            FsStatement::Drop {
+                kind,
+                if_exists,
+                name,
+                version,
+            } => {
+                let name = QualifiedName::from_object_name(name)?;
+                match kind {
+                    ObjectKind::FeatureView => {
+                        self.drop_feature_view(&name, *version, *if_exists).await
+                    }
+                    ObjectKind::TrainingDataset => {
+                        self.drop_training_dataset(&name, *version, *if_exists)
+                            .await
+                    }
+                }
+            }
             FsStatement::ShowFeatureGroups
             | FsStatement::DescribeFeatureGroup { .. }
+            | FsStatement::Show(_)
+            | FsStatement::Describe { .. }
             | FsStatement::CopyFromStdin(_) => {
                 Err(Error::Internal(format!("not executed as DDL: {statement}")))
             }
@@ -244,6 +276,14 @@ impl Database {
                     group.def.version
                 )))
             }
+            FsStatement::Show(kind) => Ok(Some(self.rewrite_view_read_statement(*kind, None)?)),
+            FsStatement::Describe {
+                kind,
+                name,
+                version,
+            } => Ok(Some(
+                self.rewrite_view_read_statement(*kind, Some((name, *version)))?,
+            )),
             _ => Ok(None),
         }
     }
@@ -554,6 +594,14 @@ impl Database {
             });
         }
         let defs: Vec<FeatureGroupDef> = targets.iter().map(|g| g.def.clone()).collect();
+        let dropped: Vec<String> = targets.iter().map(|g| g.qualified_name()).collect();
+        let dependents = self.views_reading(&dropped);
+        if !dependents.is_empty() {
+            return Err(Error::DependentObjects {
+                object: format!("feature group {name}"),
+                detail: format!("feature view {} depends on it", dependents.join(", ")),
+            });
+        }
         self.catalog.drop_feature_groups(&defs)?;
         {
             let mut groups = self.groups_write();

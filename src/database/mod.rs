@@ -8,6 +8,11 @@
 
 mod ddl;
 pub(crate) mod feature_groups;
+pub(crate) mod feature_views;
+mod training_datasets;
+
+pub use feature_views::FeatureViewRegistry;
+pub use training_datasets::Progress;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,6 +58,7 @@ pub struct Database {
     catalog: Catalog,
     online: Arc<OnlineStore>,
     groups: std::sync::RwLock<BTreeMap<feature_groups::GroupKey, Arc<FeatureGroup>>>,
+    views: Arc<FeatureViewRegistry>,
     /// Serialises DDL so that catalog checks and DataFusion registration
     /// happen as one step.
     ddl_lock: tokio::sync::Mutex<()>,
@@ -64,13 +70,15 @@ impl Database {
         std::fs::create_dir_all(tables_dir(&config.data_dir))?;
         let catalog = Catalog::open(&config.data_dir.join("catalog"))?;
         let online = Arc::new(OnlineStore::open(&config.data_dir.join("online"))?);
-        let ctx = Arc::new(new_session_context(&config)?);
+        let views = Arc::new(FeatureViewRegistry::default());
+        let ctx = Arc::new(new_session_context(&config, views.clone())?);
         let database = Arc::new(Database {
             config,
             ctx,
             catalog,
             online,
             groups: std::sync::RwLock::new(BTreeMap::new()),
+            views,
             ddl_lock: tokio::sync::Mutex::new(()),
         });
         let catalog_provider = database.catalog_provider()?;
@@ -78,6 +86,8 @@ impl Database {
             catalog_provider.register_schema(reserved, Arc::new(MemorySchemaProvider::new()))?;
         }
         database.register_catalog_views()?;
+        database.register_feature_view_catalog()?;
+        database.register_training_dataset_catalog()?;
         database.restore().await?;
         Ok(database)
     }
@@ -132,6 +142,8 @@ impl Database {
         for def in self.catalog.feature_groups()? {
             self.restore_feature_group(def).await?;
         }
+        self.restore_feature_views().await?;
+        self.restore_training_datasets().await?;
         for relation in relations {
             let qualified = format!("{}.{}", relation.schema, relation.name);
             match relation.kind {
@@ -156,7 +168,7 @@ pub fn tables_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("tables")
 }
 
-fn new_session_context(config: &Config) -> Result<SessionContext> {
+fn new_session_context(config: &Config, views: Arc<FeatureViewRegistry>) -> Result<SessionContext> {
     let mut session_config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(DATABASE_NAME, DEFAULT_SCHEMA)
@@ -174,6 +186,7 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
             .with_default_features(),
     )
     .build();
+    let _ = views;
     let ctx = SessionContext::new_with_state(state);
     ctx.add_optimizer_rule(Arc::new(crate::planner::asof::AsofFilterPushdown));
     setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| *e)?;
@@ -185,6 +198,9 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
             DEFAULT_SCHEMA,
         )),
     );
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        training_datasets::UnitHash::default(),
+    ));
     ctx.register_udf(create_udf(
         "version",
         vec![],

@@ -20,8 +20,8 @@
 //! shuffle happens). Per partition the right side is collected, interned by
 //! key and sorted by (time, sequence) within each key; the left side then
 //! streams through, each left row found by a hash lookup and a binary search.
-//! Output keeps the order of left rows within a partition; output
-//! partitioning is the left input's.
+//! Output rows follow the left rows of their partition, but no ordering is
+//! declared to the optimizer yet; output partitioning is the left input's.
 //!
 //! # Memory
 //! The collected right side and its index are accounted in the session's
@@ -280,10 +280,6 @@ impl ExecutionPlan for AsofJoinExec {
             Distribution::KeyPartitioned(left),
             Distribution::KeyPartitioned(right),
         ])
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true, false]
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {

@@ -172,10 +172,20 @@ impl FstoreService {
                 self.start_copy_in(client, &statement).await
             }
             Route::Fstore(statement) => {
-                let outcome = self
+                let (progress, mut messages) = tokio::sync::mpsc::unbounded_channel();
+                let running = self
                     .database
-                    .execute_feature_group_statement(&statement)
-                    .await?;
+                    .execute_fstore_statement(&statement, Some(&progress));
+                tokio::pin!(running);
+                let outcome = loop {
+                    tokio::select! {
+                        outcome = &mut running => break outcome?,
+                        Some(message) = messages.recv() => send_notice(client, message).await?,
+                    }
+                };
+                while let Ok(message) = messages.try_recv() {
+                    send_notice(client, message).await?;
+                }
                 for notice in outcome.notices {
                     send_notice(client, notice).await?;
                 }

@@ -6,6 +6,8 @@ use datafusion::sql::sqlparser::ast::{
     ColumnDef, Expr, Ident, ObjectName, Query, SqlOption, Statement,
 };
 
+pub use super::views::{CreateFeatureView, CreateTrainingDataset, ObjectKind, Split};
+
 /// A statement of fstore's dialect (everything else is DataFusion SQL).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FsStatement {
@@ -30,6 +32,23 @@ pub enum FsStatement {
         name: ObjectName,
         version: Option<u64>,
         comment: Option<String>,
+    },
+    CreateFeatureView(Box<CreateFeatureView>),
+    CreateTrainingDataset(Box<CreateTrainingDataset>),
+    /// `SHOW FEATURE VIEWS` / `SHOW TRAINING DATASETS`
+    Show(ObjectKind),
+    /// `DESCRIBE FEATURE VIEW | TRAINING DATASET name [VERSION n]`
+    Describe {
+        kind: ObjectKind,
+        name: ObjectName,
+        version: Option<u64>,
+    },
+    /// `DROP FEATURE VIEW | TRAINING DATASET [IF EXISTS] name [VERSION n]`
+    Drop {
+        kind: ObjectKind,
+        if_exists: bool,
+        name: ObjectName,
+        version: Option<u64>,
     },
 }
 
@@ -72,6 +91,31 @@ impl fmt::Display for FsStatement {
                     .as_deref()
                     .map(quote_string)
                     .unwrap_or_else(|| "NULL".into())
+            ),
+            FsStatement::CreateFeatureView(s) => s.fmt(f),
+            FsStatement::CreateTrainingDataset(s) => s.fmt(f),
+            FsStatement::Show(kind) => write!(f, "SHOW {}", kind.plural_keywords()),
+            FsStatement::Describe {
+                kind,
+                name,
+                version,
+            } => write!(
+                f,
+                "DESCRIBE {} {name}{}",
+                kind.keywords(),
+                version_suffix(version)
+            ),
+            FsStatement::Drop {
+                kind,
+                if_exists,
+                name,
+                version,
+            } => write!(
+                f,
+                "DROP {} {}{name}{}",
+                kind.keywords(),
+                if *if_exists { "IF EXISTS " } else { "" },
+                version_suffix(version)
             ),
         }
     }

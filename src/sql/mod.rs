@@ -6,6 +6,7 @@ pub mod ast;
 pub mod parser;
 pub mod split;
 pub mod time_travel;
+pub mod views;
 
 pub use ast::FsStatement;
 pub use parser::{Parsed, parse_statement};

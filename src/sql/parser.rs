@@ -34,6 +34,59 @@ pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
             Box::new(parsed),
         ))));
     }
+    use super::views::{self, ObjectKind};
+    let words = |w: &[&str]| starts_with_words(&statement.tokens, w);
+    let view_statement = if words(&["CREATE", "FEATURE", "VIEW"]) {
+        Some(
+            views::parse_create_feature_view(statement.text)
+                .map(|s| FsStatement::CreateFeatureView(Box::new(s))),
+        )
+    } else if words(&["CREATE", "TRAINING", "DATASET"]) {
+        Some(
+            views::parse_create_training_dataset(statement.text)
+                .map(|s| FsStatement::CreateTrainingDataset(Box::new(s))),
+        )
+    } else {
+        [ObjectKind::FeatureView, ObjectKind::TrainingDataset]
+            .into_iter()
+            .find_map(|kind| {
+                let keywords: Vec<&str> = kind.keywords().split(' ').collect();
+                let plural: Vec<&str> = kind.plural_keywords().split(' ').collect();
+                let prefixed = |first: &str, rest: &[&str]| {
+                    let mut all = vec![first];
+                    all.extend_from_slice(rest);
+                    words(&all)
+                };
+                if prefixed("SHOW", &plural) {
+                    Some(views::parse_show(statement.text, kind).map(|()| FsStatement::Show(kind)))
+                } else if prefixed("DESCRIBE", &keywords) {
+                    Some(
+                        views::parse_describe(statement.text, kind).map(|(name, version)| {
+                            FsStatement::Describe {
+                                kind,
+                                name,
+                                version,
+                            }
+                        }),
+                    )
+                } else if prefixed("DROP", &keywords) {
+                    Some(views::parse_drop(statement.text, kind).map(
+                        |(if_exists, name, version)| FsStatement::Drop {
+                            kind,
+                            if_exists,
+                            name,
+                            version,
+                        },
+                    ))
+                } else {
+                    None
+                }
+            })
+    };
+    if let Some(parsed) = view_statement {
+        let parsed = parsed.map_err(|e| syntax_error(e, statement))?;
+        return Ok(Parsed::Fstore(Box::new(parsed)));
+    }
     let ours = if starts_with_words(&statement.tokens, &["COPY"])
         && copies_from_stdin(&statement.tokens)
     {
