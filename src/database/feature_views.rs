@@ -171,6 +171,46 @@ impl Database {
         self.views.clone()
     }
 
+    /// `statement` with every feature-view call (`view(spine)`, spine
+    /// retrieval) expanded into its query; `None` when it has none.
+    pub fn expand_feature_view_calls(&self, sql: &str) -> Result<Option<String>> {
+        let views = self.views.all();
+        if views.is_empty() {
+            return Ok(None);
+        }
+        let Ok(tokens) = datafusion::sql::sqlparser::tokenizer::Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+            return Ok(None);
+        };
+        use datafusion::sql::sqlparser::tokenizer::Token;
+        let significant: Vec<&Token> = tokens
+            .iter()
+            .filter(|t| !matches!(t, Token::Whitespace(_)))
+            .collect();
+        let calls_a_view = significant.windows(2).any(|pair| match pair {
+            [Token::Word(word), Token::LParen] => {
+                let called = word.value.to_lowercase();
+                views
+                    .iter()
+                    .any(|v| v.name == called || v.versioned_name() == called || v.name == word.value)
+            }
+            _ => false,
+        });
+        if !calls_a_view {
+            return Ok(None);
+        }
+        let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+            return Ok(None);
+        };
+        let [statement] = statements.as_mut_slice() else {
+            return Ok(None);
+        };
+        if crate::planner::spine::expand_spine_calls(statement, &self.views)? {
+            Ok(Some(statement.to_string()))
+        } else {
+            Ok(None)
+        }
+    }
+
     /// The feature group version a relation name means: `name` (latest) or
     /// `name_vN`, in its schema.
     pub(crate) fn resolve_feature_group(&self, name: &QualifiedName) -> Option<Arc<FeatureGroup>> {

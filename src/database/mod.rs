@@ -71,7 +71,7 @@ impl Database {
         let catalog = Catalog::open(&config.data_dir.join("catalog"))?;
         let online = Arc::new(OnlineStore::open(&config.data_dir.join("online"))?);
         let views = Arc::new(FeatureViewRegistry::default());
-        let ctx = Arc::new(new_session_context(&config, views.clone())?);
+        let ctx = Arc::new(new_session_context(&config)?);
         let database = Arc::new(Database {
             config,
             ctx,
@@ -168,7 +168,7 @@ pub fn tables_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("tables")
 }
 
-fn new_session_context(config: &Config, views: Arc<FeatureViewRegistry>) -> Result<SessionContext> {
+fn new_session_context(config: &Config) -> Result<SessionContext> {
     let mut session_config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(DATABASE_NAME, DEFAULT_SCHEMA)
@@ -186,7 +186,6 @@ fn new_session_context(config: &Config, views: Arc<FeatureViewRegistry>) -> Resu
             .with_default_features(),
     )
     .build();
-    let _ = views;
     let ctx = SessionContext::new_with_state(state);
     ctx.add_optimizer_rule(Arc::new(crate::planner::asof::AsofFilterPushdown));
     setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| *e)?;

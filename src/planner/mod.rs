@@ -2,13 +2,14 @@
 //! to their physical operator.
 
 pub mod asof;
+pub mod spine;
 
 use std::sync::Arc;
 
 use datafusion::execution::session_state::SessionStateBuilder;
 
-/// Adds fstore's relation planner, optimizer rule and physical planner to a
-/// session being built.
+/// Adds fstore's relation planners and physical planner to a session being
+/// built (the AS OF filter push-down rule is added to the context).
 pub fn with_fstore_planning(builder: SessionStateBuilder) -> SessionStateBuilder {
     builder
         .with_query_planner(Arc::new(asof::FstoreQueryPlanner))

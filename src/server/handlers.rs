@@ -125,7 +125,12 @@ enum Route {
 }
 
 fn route(database: &Database, statement: &StatementText<'_>) -> Result<Route, Error> {
-    if let Some(rewritten) = crate::sql::rewrite_extensions(statement.text) {
+    let mut rewritten = crate::sql::rewrite_extensions(statement.text);
+    let text = rewritten.as_deref().unwrap_or(statement.text);
+    if let Some(expanded) = database.expand_feature_view_calls(text)? {
+        rewritten = Some(expanded);
+    }
+    if let Some(rewritten) = rewritten {
         let parts = split_statements(&rewritten)?;
         if let [one] = parts.as_slice() {
             return match route_parsed(database, one)? {
