@@ -210,7 +210,8 @@ impl Database {
             | FsStatement::DescribeFeatureGroup { .. }
             | FsStatement::Show(_)
             | FsStatement::Describe { .. }
-            | FsStatement::CopyFromStdin(_) => {
+            | FsStatement::CopyFromStdin(_)
+            | FsStatement::CopyToStdout(_) => {
                 Err(Error::Internal(format!("not executed as DDL: {statement}")))
             }
         }

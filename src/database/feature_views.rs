@@ -178,7 +178,10 @@ impl Database {
         if views.is_empty() {
             return Ok(None);
         }
-        let Ok(tokens) = datafusion::sql::sqlparser::tokenizer::Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+        let Ok(tokens) =
+            datafusion::sql::sqlparser::tokenizer::Tokenizer::new(&PostgreSqlDialect {}, sql)
+                .tokenize()
+        else {
             return Ok(None);
         };
         use datafusion::sql::sqlparser::tokenizer::Token;
@@ -189,9 +192,9 @@ impl Database {
         let calls_a_view = significant.windows(2).any(|pair| match pair {
             [Token::Word(word), Token::LParen] => {
                 let called = word.value.to_lowercase();
-                views
-                    .iter()
-                    .any(|v| v.name == called || v.versioned_name() == called || v.name == word.value)
+                views.iter().any(|v| {
+                    v.name == called || v.versioned_name() == called || v.name == word.value
+                })
             }
             _ => false,
         });

@@ -30,6 +30,7 @@ const BATCH_ROWS: usize = 8192;
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyFormat {
     pub csv: bool,
+    pub binary: bool,
     pub delimiter: u8,
     pub null: String,
     pub header: bool,
@@ -40,6 +41,7 @@ pub struct CopyFormat {
 impl CopyFormat {
     pub fn from_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Self> {
         let mut csv = false;
+        let mut binary = false;
         let mut delimiter = None;
         let mut null = None;
         let mut header = false;
@@ -60,12 +62,7 @@ impl CopyFormat {
                 CopyOption::Format(name) => match name.value.to_lowercase().as_str() {
                     "csv" => csv = true,
                     "text" => csv = false,
-                    "binary" => {
-                        return Err(Error::FeatureNotSupported(
-                            "COPY FROM STDIN in binary format is not supported yet; use text or csv"
-                                .into(),
-                        ));
-                    }
+                    "binary" => binary = true,
                     other => {
                         return Err(Error::InvalidParameter(format!(
                             "COPY format \"{other}\" not recognized"
@@ -107,12 +104,7 @@ impl CopyFormat {
                 }
                 CopyLegacyOption::Delimiter(c) => delimiter = Some(single_byte(*c, "delimiter")?),
                 CopyLegacyOption::Null(s) => null = Some(s.clone()),
-                CopyLegacyOption::Binary => {
-                    return Err(Error::FeatureNotSupported(
-                        "COPY FROM STDIN in binary format is not supported yet; use text or csv"
-                            .into(),
-                    ));
-                }
+                CopyLegacyOption::Binary => binary = true,
                 other => {
                     return Err(Error::FeatureNotSupported(format!(
                         "COPY option {other} is not supported"
@@ -127,6 +119,7 @@ impl CopyFormat {
         }
         Ok(CopyFormat {
             csv,
+            binary,
             delimiter: delimiter.unwrap_or(if csv { b',' } else { b'\t' }),
             null: null.unwrap_or_else(|| if csv { String::new() } else { "\\N".into() }),
             header,

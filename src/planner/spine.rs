@@ -24,9 +24,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, FunctionArg, FunctionArgExpr, Ident,
-    Join, JoinConstraint, JoinOperator, ObjectName, Query, SelectItem, SetExpr, Statement,
-    TableAlias, TableFactor, TableWithJoins, Value, VisitMut, VisitorMut,
+    BinaryOperator, Expr as SqlExpr, FunctionArg, FunctionArgExpr, Ident, Join, JoinConstraint,
+    JoinOperator, ObjectName, Query, SelectItem, SetExpr, Statement, TableAlias, TableFactor,
+    TableWithJoins, Value, VisitMut, VisitorMut,
 };
 
 use crate::catalog::FeatureViewDef;

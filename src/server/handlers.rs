@@ -176,6 +176,12 @@ impl FstoreService {
             Route::Fstore(statement) if matches!(*statement, FsStatement::CopyFromStdin(_)) => {
                 self.start_copy_in(client, &statement).await
             }
+            Route::Fstore(statement) if matches!(*statement, FsStatement::CopyToStdout(_)) => {
+                let FsStatement::CopyToStdout(copy) = *statement else {
+                    return Err(Error::Internal("not a COPY TO statement".into()));
+                };
+                super::copy_out::copy_to_stdout(&self.database, &copy).await
+            }
             Route::Fstore(statement) => {
                 let (progress, mut messages) = tokio::sync::mpsc::unbounded_channel();
                 let running = self
@@ -237,6 +243,11 @@ impl FstoreService {
             return Err(Error::Internal("not a COPY FROM table statement".into()));
         };
         let format = CopyFormat::from_options(options, legacy_options)?;
+        if format.binary {
+            return Err(Error::FeatureNotSupported(
+                "COPY FROM STDIN in binary format is not supported yet; use text or csv".into(),
+            ));
+        }
         let name = crate::database::QualifiedName::from_object_name(table_name)?;
         let (target, indices) = self.database.copy_target(&name, columns).await?;
         let column_count = indices.len();

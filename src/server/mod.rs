@@ -3,7 +3,8 @@
 //!
 //! `run` is what `main` calls and what tests call on `127.0.0.1:0`.
 
-pub mod errors;
+pub mod copy_out;
+mod errors;
 pub mod handlers;
 mod shutdown;
 

@@ -14,6 +14,8 @@ pub enum FsStatement {
     CreateFeatureGroup(Box<CreateFeatureGroup>),
     /// `COPY name [(columns)] FROM STDIN [options]` (a sqlparser `Copy`).
     CopyFromStdin(Box<Statement>),
+    /// `COPY name [(columns)] | (query) TO STDOUT [options]` (a sqlparser `Copy`).
+    CopyToStdout(Box<Statement>),
     /// `SHOW FEATURE GROUPS`
     ShowFeatureGroups,
     /// `DESCRIBE FEATURE GROUP name [VERSION n]`
@@ -60,7 +62,7 @@ impl fmt::Display for FsStatement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FsStatement::CreateFeatureGroup(s) => s.fmt(f),
-            FsStatement::CopyFromStdin(s) => s.fmt(f),
+            FsStatement::CopyFromStdin(s) | FsStatement::CopyToStdout(s) => s.fmt(f),
             FsStatement::ShowFeatureGroups => write!(f, "SHOW FEATURE GROUPS"),
             FsStatement::DescribeFeatureGroup { name, version } => {
                 write!(

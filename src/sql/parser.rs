@@ -91,6 +91,9 @@ pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
         && copies_from_stdin(&statement.tokens)
     {
         Some(parse_copy_from_stdin(statement.text))
+    } else if starts_with_words(&statement.tokens, &["COPY"]) && copies_to_stdout(&statement.tokens)
+    {
+        Some(parse_copy_to_stdout(statement.text))
     } else if starts_with_words(&statement.tokens, &["SHOW", "FEATURE", "GROUPS"]) {
         Some(parse_show_feature_groups(statement.text))
     } else if starts_with_words(&statement.tokens, &["DESCRIBE", "FEATURE", "GROUP"]) {
@@ -201,6 +204,31 @@ fn copies_from_stdin(tokens: &[Token]) -> bool {
         matches!((&pair[0], &pair[1]), (Token::Word(a), Token::Word(b))
             if a.value.eq_ignore_ascii_case("FROM") && b.value.eq_ignore_ascii_case("STDIN"))
     })
+}
+
+fn copies_to_stdout(tokens: &[Token]) -> bool {
+    tokens.windows(2).any(|pair| {
+        matches!((&pair[0], &pair[1]), (Token::Word(a), Token::Word(b))
+            if a.value.eq_ignore_ascii_case("TO") && b.value.eq_ignore_ascii_case("STDOUT"))
+    })
+}
+
+fn parse_copy_to_stdout(sql: &str) -> Result<FsStatement, ParserError> {
+    use datafusion::sql::sqlparser::ast::{CopyTarget, Statement};
+    let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql)?;
+    let statement = parser.parse_statement()?;
+    let _ = parser.consume_token(&Token::SemiColon);
+    expect_end(&mut parser)?;
+    match &statement {
+        Statement::Copy {
+            to: true,
+            target: CopyTarget::Stdout,
+            ..
+        } => Ok(FsStatement::CopyToStdout(Box::new(statement))),
+        _ => Err(ParserError::ParserError(
+            "COPY … TO STDOUT needs a table name or a query".into(),
+        )),
+    }
 }
 
 fn parse_copy_from_stdin(sql: &str) -> Result<FsStatement, ParserError> {
