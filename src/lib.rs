@@ -15,6 +15,11 @@
 //! - [`catalog`]: the durable catalog of schemas, tables and views (LMDB).
 //! - [`offline`]: Delta Lake tables as DataFusion table providers, with
 //!   streaming, atomic appends.
+//! - [`online`]: the online store (LMDB) and `online.*` tables.
+//! - [`featuregroup`]: a feature-group version's write path over both stores.
+//! - [`ingest`]: the one ingestion path and COPY parsing.
+//! - [`exec`]: physical operators DataFusion lacks (the AS OF join).
+//! - [`planner`]: AS OF joins from SQL to the operator; spine retrieval.
 //! - [`error`]: the error type all modules return.
 //!
 //! # One query, socket to storage
@@ -34,7 +39,10 @@
 //!    the provider with DataFusion.
 //! 5. A `SELECT` plans against the providers; scans read the latest Delta
 //!    snapshot; arrow-pg encodes the batches as DataRows.
-//! 6. Any error travels back as [`error::Error`] or a DataFusion error and is
+//! 6. A query with `ASOF JOIN` is first rewritten by `sql::asof` so that
+//!    each AS OF join is a nested join; `planner::asof` turns it into an
+//!    `AsofJoinNode` and then [`exec::asof_join::AsofJoinExec`].
+//! 7. Any error travels back as [`error::Error`] or a DataFusion error and is
 //!    mapped to a SQLSTATE in `server::errors`.
 
 pub mod catalog;

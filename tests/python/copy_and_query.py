@@ -57,6 +57,32 @@ with psycopg.connect(f"host=127.0.0.1 port={port} dbname=fstore user=py", autoco
     cur.execute("SELECT count(*) FROM purchases WHERE user_id >= 2000")
     assert cur.fetchone()[0] == 0
 
+    # A feature view, a training dataset, and COPY … TO STDOUT in binary and
+    # text, the way training data is pulled into Python.
+    cur.execute(
+        """CREATE FEATURE GROUP shops (shop TEXT NOT NULL, at TIMESTAMP NOT NULL, rating BIGINT,
+               PRIMARY KEY (shop), EVENT TIME (at))"""
+    )
+    cur.execute("INSERT INTO shops VALUES ('shop1', '2026-01-01', 5), ('shop1', '2026-01-10', 2)")
+    cur.execute(
+        """CREATE FEATURE VIEW buys AS SELECT p.user_id, p.at, p.amount, s.rating
+           FROM purchases p ASOF LEFT JOIN shops s ON p.shop = s.shop AND p.at >= s.at"""
+    )
+    cur.execute("CREATE TRAINING DATASET buys_td FROM buys SPLIT RANDOM (train 0.8, test 0.2) SEED 1")
+    cur.execute("SELECT count(*) FROM buys_td")
+    total = cur.fetchone()[0]
+    assert total == 2003, total
+    with cur.copy("COPY (SELECT user_id, amount, rating, split FROM buys_td) TO STDOUT (FORMAT binary)") as copy:
+        copy.set_types(["int8", "float8", "int8", "text"])
+        pulled = list(copy.rows())
+    assert len(pulled) == total, len(pulled)
+    assert {r[3] for r in pulled} == {"train", "test"}
+    cur.execute("SELECT user_id, amount, rating, split FROM buys_td")
+    assert sorted(pulled, key=repr) == sorted(cur.fetchall(), key=repr)
+    with cur.copy("COPY buys_td (user_id, split) TO STDOUT (FORMAT csv, HEADER)") as copy:
+        text = b"".join(bytes(chunk) for chunk in copy).decode()
+    assert text.splitlines()[0] == "user_id,split" and len(text.splitlines()) == total + 1
+
     try:
         cur.execute("SELECT * FROM nowhere")
         raise AssertionError("missing table accepted")
