@@ -90,7 +90,7 @@ FS_PID=$!
 PSQL=(psql -h 127.0.0.1 -p "$PORT" -U bench -d fstore -X -q -v ON_ERROR_STOP=1)
 for _ in $(seq 50); do "${PSQL[@]}" -c "SELECT 1" >/dev/null 2>&1 && break; sleep 0.2; done
 echo "loading fstore…" >&2
-"${PSQL[@]}" <<SQL
+"${PSQL[@]}" >/dev/null <<SQL
 CREATE EXTERNAL TABLE spine_src STORED AS PARQUET LOCATION '$WORK/spine.parquet';
 CREATE EXTERNAL TABLE group_a_src STORED AS PARQUET LOCATION '$WORK/group_a.parquet';
 CREATE EXTERNAL TABLE group_b_src STORED AS PARQUET LOCATION '$WORK/group_b.parquet';

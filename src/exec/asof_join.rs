@@ -42,8 +42,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, UInt32Array, new_null_array,
 };
-use datafusion::arrow::compute::{cast, interleave, take};
-use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, HashMap, Result, internal_err, plan_err};
@@ -451,14 +451,14 @@ struct BuildInput {
 /// The collected right side of one partition, indexed for lookups.
 struct BuildSide {
     interner: KeyInterner,
-    /// Right batches, then one all-NULL row that unmatched left rows point at.
-    batches: Vec<RecordBatch>,
+    /// The right rows, concatenated so that lookups are plain `take`s.
+    rows: RecordBatch,
     /// Rows of key `k` are `offsets[k]..offsets[k + 1]`, sorted by
     /// (time, sequence, arrival).
     offsets: Vec<usize>,
     times: Vec<i64>,
-    /// (batch, row) of each sorted entry.
-    locations: Vec<(u32, u32)>,
+    /// Row in `rows` of each sorted entry.
+    locations: Vec<u32>,
     _reservation: MemoryReservation,
 }
 
@@ -475,14 +475,17 @@ impl BuildInput {
             .collect::<Result<Vec<_>>>()?;
         let mut interner = KeyInterner::new(&key_types)?;
         let mut batches = Vec::new();
-        // (key id, time, sequence, batch, row) per matchable right row.
-        let mut entries: Vec<(u32, i64, i64, u32, u32)> = Vec::new();
+        // (key id, time, sequence, row) per matchable right row.
+        let mut entries: Vec<(u32, i64, i64, u32)> = Vec::new();
+        let mut collected_rows = 0usize;
+        let mut collected_bytes = 0usize;
         let mut ids = Vec::new();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             if batch.num_rows() == 0 {
                 continue;
             }
+            collected_bytes += batch.get_array_memory_size();
             reservation.try_grow(batch.get_array_memory_size())?;
             let keys = evaluate_all(&self.keys, &batch)?;
             interner.intern(&keys, &mut ids)?;
@@ -496,20 +499,22 @@ impl BuildInput {
                 None => None,
             };
             let sequence = sequence.as_ref().map(|s| s.as_primitive::<Int64Type>());
-            let batch_index = batches.len() as u32;
+            let first_row = collected_rows;
+            collected_rows += batch.num_rows();
+            if collected_rows > u32::MAX as usize {
+                return Err(DataFusionError::ResourcesExhausted(
+                    "the right side of an AS OF join partition exceeds 4 billion rows".into(),
+                ));
+            }
             let before = entries.capacity();
             for (row, id) in ids.iter().enumerate() {
                 let (Some(id), false) = (id, times.is_null(row)) else {
                     continue;
                 };
                 let sequence = sequence.map_or(0, |s| s.value(row));
-                entries.push((*id, times.value(row), sequence, batch_index, row as u32));
+                entries.push((*id, times.value(row), sequence, (first_row + row) as u32));
             }
-            grow_for_capacity::<(u32, i64, i64, u32, u32)>(
-                &reservation,
-                before,
-                entries.capacity(),
-            )?;
+            grow_for_capacity::<(u32, i64, i64, u32)>(&reservation, before, entries.capacity())?;
             batches.push(batch);
         }
         let key_count = interner.len();
@@ -524,41 +529,29 @@ impl BuildInput {
         reservation.try_grow(
             offsets.len() * size_of::<usize>()
                 + entries.len()
-                    * (size_of::<(u32, i64, i64, u32, u32)>()
-                        + size_of::<i64>()
-                        + size_of::<(u32, u32)>()),
+                    * (size_of::<(u32, i64, i64, u32)>() + size_of::<i64>() + size_of::<u32>()),
         )?;
         let mut next = offsets.clone();
-        let mut sorted = vec![(0i64, 0i64, 0u32, 0u32); entries.len()];
-        for (key, time, sequence, batch, row) in entries {
+        let mut sorted = vec![(0i64, 0i64, 0u32); entries.len()];
+        for (key, time, sequence, row) in entries {
             let slot = &mut next[key as usize];
-            sorted[*slot] = (time, sequence, batch, row);
+            sorted[*slot] = (time, sequence, row);
             *slot += 1;
         }
         for k in 0..key_count {
             sorted[offsets[k]..offsets[k + 1]].sort_unstable();
         }
         let times = sorted.iter().map(|e| e.0).collect();
-        let locations = sorted.iter().map(|e| (e.2, e.3)).collect();
+        let locations = sorted.iter().map(|e| e.2).collect();
         drop(sorted);
-        let nullable: Vec<_> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect();
-        let null_row = RecordBatch::try_new(
-            Arc::new(Schema::new(nullable)),
-            self.schema
-                .fields()
-                .iter()
-                .map(|f| new_null_array(f.data_type(), 1))
-                .collect(),
-        )?;
-        batches.push(null_row);
+        // Concatenating holds both copies for a moment; account for it.
+        reservation.try_grow(collected_bytes)?;
+        let rows = concat_batches(&self.schema, &batches)?;
+        drop(batches);
+        reservation.shrink(collected_bytes);
         Ok(BuildSide {
             interner,
-            batches,
+            rows,
             offsets,
             times,
             locations,
@@ -604,22 +597,21 @@ impl Probe {
         lookup_ids(&side.interner, &keys, &mut ids)?;
         let times = time_values(&self.time.evaluate(batch)?.into_array(rows)?)?;
         let times = times.as_primitive::<Int64Type>();
-        let null_location = (side.batches.len() - 1, 0);
         let mut left_rows: Vec<u32> = Vec::with_capacity(rows);
-        let mut right_locations: Vec<(usize, usize)> = Vec::with_capacity(rows);
+        let mut right_rows: Vec<Option<u32>> = Vec::with_capacity(rows);
         for (row, id) in ids.iter().enumerate() {
             let found = match id {
                 Some(id) if !times.is_null(row) => side.find(*id, times.value(row), self),
                 _ => None,
             };
             match (found, self.join_type) {
-                (Some((batch, row_in_batch)), _) => {
+                (Some(right_row), _) => {
                     left_rows.push(row as u32);
-                    right_locations.push((batch as usize, row_in_batch as usize));
+                    right_rows.push(Some(right_row));
                 }
                 (None, AsofJoinType::Left) => {
                     left_rows.push(row as u32);
-                    right_locations.push(null_location);
+                    right_rows.push(None);
                 }
                 (None, AsofJoinType::Inner) => {}
             }
@@ -634,13 +626,14 @@ impl Probe {
                 .map(|c| take(c, &indices, None))
                 .collect::<std::result::Result<_, _>>()?
         };
-        for column in 0..side.batches[0].num_columns() {
-            let arrays: Vec<&dyn Array> = side
-                .batches
-                .iter()
-                .map(|b| b.column(column).as_ref())
-                .collect();
-            columns.push(interleave(&arrays, &right_locations)?);
+        let matched = right_rows.len();
+        let right_indices = UInt32Array::from(right_rows);
+        for column in side.rows.columns() {
+            columns.push(if side.rows.num_rows() == 0 {
+                new_null_array(column.data_type(), matched)
+            } else {
+                take(column, &right_indices, None)?
+            });
         }
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
@@ -676,8 +669,8 @@ fn lookup_ids(interner: &KeyInterner, keys: &[ArrayRef], out: &mut Vec<Option<u3
 }
 
 impl BuildSide {
-    /// The (batch, row) of the match for one left row, if any.
-    fn find(&self, key: u32, left_time: i64, probe: &Probe) -> Option<(u32, u32)> {
+    /// The row in `rows` of the match for one left row, if any.
+    fn find(&self, key: u32, left_time: i64, probe: &Probe) -> Option<u32> {
         let range = self.offsets[key as usize]..self.offsets[key as usize + 1];
         let times = &self.times[range.clone()];
         let index = match probe.condition {
