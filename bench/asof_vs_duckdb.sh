@@ -102,8 +102,12 @@ CREATE FEATURE GROUP group_b (cc_num BIGINT NOT NULL, ts TIMESTAMP NOT NULL, b1 
     b2 DOUBLE PRECISION, b3 DOUBLE PRECISION, PRIMARY KEY (cc_num), EVENT TIME (ts)) OFFLINE
     AS SELECT * FROM group_b_src;
 SQL
-# Peak RSS from here on: reset the high-water mark after loading.
-echo 5 > "/proc/$FS_PID/clear_refs" 2>/dev/null || true
+# Restart so that the peak RSS measured is the queries', not the load's.
+kill -TERM "$FS_PID"; wait "$FS_PID" 2>/dev/null || true
+"$FSTORE" serve --data-dir "$WORK/fstore-data" --listen "127.0.0.1:$PORT" \
+    --memory-limit-mb 8192 >>"$WORK/fstore.log" 2>&1 &
+FS_PID=$!
+for _ in $(seq 50); do "${PSQL[@]}" -c "SELECT 1" >/dev/null 2>&1 && break; sleep 0.2; done
 echo "running fstore…" >&2
 FS_TIMES=()
 FS_RESULT=""

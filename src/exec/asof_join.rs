@@ -42,7 +42,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, UInt32Array, new_null_array,
 };
-use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::compute::{cast, concat, take};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -478,14 +478,12 @@ impl BuildInput {
         // (key id, time, sequence, row) per matchable right row.
         let mut entries: Vec<(u32, i64, i64, u32)> = Vec::new();
         let mut collected_rows = 0usize;
-        let mut collected_bytes = 0usize;
         let mut ids = Vec::new();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             if batch.num_rows() == 0 {
                 continue;
             }
-            collected_bytes += batch.get_array_memory_size();
             reservation.try_grow(batch.get_array_memory_size())?;
             let keys = evaluate_all(&self.keys, &batch)?;
             interner.intern(&keys, &mut ids)?;
@@ -544,11 +542,40 @@ impl BuildInput {
         let times = sorted.iter().map(|e| e.0).collect();
         let locations = sorted.iter().map(|e| e.2).collect();
         drop(sorted);
-        // Concatenating holds both copies for a moment; account for it.
-        reservation.try_grow(collected_bytes)?;
-        let rows = concat_batches(&self.schema, &batches)?;
-        drop(batches);
-        reservation.shrink(collected_bytes);
+        // Column by column, so that only one column is held twice at a time.
+        let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.schema.fields().len()];
+        for batch in batches {
+            for (index, column) in batch.columns().iter().enumerate() {
+                parts[index].push(column.clone());
+            }
+        }
+        let widest = parts
+            .iter()
+            .map(|p| p.iter().map(|a| a.get_array_memory_size()).sum::<usize>())
+            .max()
+            .unwrap_or(0);
+        reservation.try_grow(widest)?;
+        if collected_rows == 0 {
+            return Ok(BuildSide {
+                interner,
+                rows: RecordBatch::new_empty(self.schema.clone()),
+                offsets,
+                times,
+                locations,
+                _reservation: reservation,
+            });
+        }
+        let columns = parts
+            .iter_mut()
+            .map(|column_parts| {
+                let arrays: Vec<&dyn Array> = column_parts.iter().map(|a| a.as_ref()).collect();
+                let joined = concat(&arrays);
+                column_parts.clear();
+                joined
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        reservation.shrink(widest);
+        let rows = RecordBatch::try_new(self.schema.clone(), columns)?;
         Ok(BuildSide {
             interner,
             rows,
