@@ -235,6 +235,18 @@ impl Database {
             order.join(", ")
         );
 
+        if let Some(progress) = progress {
+            let versions: Vec<String> = offline_versions
+                .iter()
+                .map(|(group, version)| format!("{group} at version {version}"))
+                .collect();
+            let _ = progress.send(format!(
+                "training dataset \"{name}\": reading feature view \"{}.{}\" ({})",
+                view.schema,
+                view.versioned_name(),
+                versions.join(", ")
+            ));
+        }
         let storage_id = uuid::Uuid::new_v4().to_string();
         let dir = self.dataset_path(&storage_id);
         let written = async {

@@ -68,7 +68,11 @@ with psycopg.connect(f"host=127.0.0.1 port={port} dbname=fstore user=py", autoco
         """CREATE FEATURE VIEW buys AS SELECT p.user_id, p.at, p.amount, s.rating
            FROM purchases p ASOF LEFT JOIN shops s ON p.shop = s.shop AND p.at >= s.at"""
     )
+    notices = []
+    conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
     cur.execute("CREATE TRAINING DATASET buys_td FROM buys SPLIT RANDOM (train 0.8, test 0.2) SEED 1")
+    assert any("reading feature view" in n for n in notices), notices
+    assert any("2003 rows" in n for n in notices), notices
     cur.execute("SELECT count(*) FROM buys_td")
     total = cur.fetchone()[0]
     assert total == 2003, total
