@@ -43,15 +43,18 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, UInt32Array, new_null_array,
 };
 use datafusion::arrow::compute::{cast, concat, take};
-use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, HashMap, Result, internal_err, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::distribution_requirements::InputDistributionRequirements;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
@@ -128,6 +131,9 @@ pub struct AsofJoinExec {
     /// Orders right rows with equal keys and times; the greatest wins.
     right_sequence: Option<Arc<dyn PhysicalExpr>>,
     join_type: AsofJoinType,
+    /// The right input's columns that are output (all when `None`); set by
+    /// projection push-down so unused right columns are never gathered.
+    right_output: Option<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -140,11 +146,13 @@ pub struct AsofJoinSpec {
     pub tolerance: Option<i64>,
     pub right_sequence: Option<Arc<dyn PhysicalExpr>>,
     pub join_type: AsofJoinType,
+    pub right_output: Option<Vec<usize>>,
 }
 
 impl AsofJoinExec {
     /// `schema` must be the left input's fields followed by the right
-    /// input's, the right ones nullable for a left join.
+    /// input's (those in `right_output`), the right ones nullable for a left
+    /// join.
     pub fn try_new(
         left: Arc<dyn ExecutionPlan>,
         right: Arc<dyn ExecutionPlan>,
@@ -168,7 +176,17 @@ impl AsofJoinExec {
                 return plan_err!("AS OF join key types differ: {lt} and {rt}");
             }
         }
-        if schema.fields().len() != left_schema.fields().len() + right_schema.fields().len() {
+        let right_width = spec
+            .right_output
+            .as_ref()
+            .map_or(right_schema.fields().len(), Vec::len);
+        if spec
+            .right_output
+            .iter()
+            .flatten()
+            .any(|i| *i >= right_schema.fields().len())
+            || schema.fields().len() != left_schema.fields().len() + right_width
+        {
             return plan_err!("AS OF join output must be the left columns then the right columns");
         }
         let partitions = left.output_partitioning().partition_count();
@@ -190,6 +208,7 @@ impl AsofJoinExec {
             tolerance: spec.tolerance,
             right_sequence: spec.right_sequence,
             join_type: spec.join_type,
+            right_output: spec.right_output,
             schema,
             properties,
         })
@@ -204,6 +223,7 @@ impl AsofJoinExec {
             tolerance: self.tolerance,
             right_sequence: self.right_sequence.clone(),
             join_type: self.join_type,
+            right_output: self.right_output.clone(),
         }
     }
 
@@ -261,11 +281,82 @@ impl DisplayAs for AsofJoinExec {
         if let Some(tolerance) = self.tolerance {
             write!(f, ", tolerance={tolerance}")?;
         }
+        if let Some(columns) = &self.right_output {
+            write!(f, ", right_columns={columns:?}")?;
+        }
         Ok(())
     }
 }
 
 impl ExecutionPlan for AsofJoinExec {
+    /// A projection of plain columns above the join is absorbed: the join
+    /// outputs only the right columns it keeps (the left ones pass through
+    /// untouched, so all are kept).
+    fn try_swapping_with_projection(
+        &self,
+        projection: &ProjectionExec,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let left_width = self.left.schema().fields().len();
+        let current: Vec<usize> = self
+            .right_output
+            .clone()
+            .unwrap_or_else(|| (0..self.right.schema().fields().len()).collect());
+        let mut used = std::collections::BTreeSet::new();
+        for item in projection.expr() {
+            let Some(column) = item.expr.downcast_ref::<Column>() else {
+                return Ok(None);
+            };
+            if column.index() >= left_width {
+                used.insert(column.index() - left_width);
+            }
+        }
+        if used.len() == current.len() {
+            return Ok(None);
+        }
+        let kept: Vec<usize> = used.iter().copied().collect();
+        let fields: Vec<_> = self.schema.fields()[..left_width]
+            .iter()
+            .cloned()
+            .chain(
+                kept.iter()
+                    .map(|i| self.schema.field(left_width + i).clone().into()),
+            )
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            self.schema.metadata().clone(),
+        ));
+        let mut spec = self.spec();
+        spec.right_output = Some(kept.iter().map(|i| current[*i]).collect());
+        let join = Arc::new(AsofJoinExec::try_new(
+            self.left.clone(),
+            self.right.clone(),
+            spec,
+            schema,
+        )?);
+        let remapped = projection
+            .expr()
+            .iter()
+            .map(|item| {
+                let column = item.expr.downcast_ref::<Column>().expect("checked above");
+                let index = if column.index() < left_width {
+                    column.index()
+                } else {
+                    let position = kept
+                        .iter()
+                        .position(|k| *k == column.index() - left_width)
+                        .expect("every used column is kept");
+                    left_width + position
+                };
+                ProjectionExpr::new(
+                    Arc::new(Column::new(column.name(), index)) as Arc<dyn PhysicalExpr>,
+                    item.alias.clone(),
+                )
+            })
+            .collect::<Vec<_>>();
+        Ok(Some(Arc::new(ProjectionExec::try_new(remapped, join)?)))
+    }
+
     fn name(&self) -> &str {
         "AsofJoinExec"
     }
@@ -346,6 +437,7 @@ impl ExecutionPlan for AsofJoinExec {
             condition: self.condition,
             tolerance: self.tolerance,
             join_type: self.join_type,
+            right_output: self.right_output.clone(),
             schema: self.schema.clone(),
         };
         let built = futures::stream::once(async move {
@@ -612,6 +704,7 @@ struct Probe {
     condition: AsofMatch,
     tolerance: Option<i64>,
     join_type: AsofJoinType,
+    right_output: Option<Vec<usize>>,
     schema: SchemaRef,
 }
 
@@ -655,7 +748,9 @@ impl Probe {
         };
         let matched = right_rows.len();
         let right_indices = UInt32Array::from(right_rows);
-        for column in side.rows.columns() {
+        let all: Vec<usize> = (0..side.rows.num_columns()).collect();
+        for index in self.right_output.as_ref().unwrap_or(&all) {
+            let column = side.rows.column(*index);
             columns.push(if side.rows.num_rows() == 0 {
                 new_null_array(column.data_type(), matched)
             } else {

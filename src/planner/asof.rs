@@ -727,6 +727,7 @@ impl ExtensionPlanner for AsofExtensionPlanner {
                 .map(|e| physical(e, right_schema))
                 .transpose()?,
             join_type: node.join_type,
+            right_output: None,
         };
         let schema = Arc::new(UserDefinedLogicalNodeCore::schema(node).as_arrow().clone());
         Ok(Some(Arc::new(AsofJoinExec::try_new(
