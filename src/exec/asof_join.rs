@@ -643,14 +643,25 @@ impl BuildInput {
         drop(entry_keys);
         drop(next);
         let sequence_of = |entry: usize| entry_sequences.get(entry).copied().unwrap_or(0);
+        // Each key's run is gathered once into a small buffer and sorted
+        // there: sorting through the permutation would chase pointers on
+        // every comparison.
+        let mut times = vec![0i64; entries];
+        let mut locations = vec![0u32; entries];
+        let mut run: Vec<(i64, i64, u32)> = Vec::new();
         for k in 0..key_count {
-            order[offsets[k]..offsets[k + 1]].sort_unstable_by_key(|entry| {
+            let range = offsets[k]..offsets[k + 1];
+            run.clear();
+            run.extend(order[range.clone()].iter().map(|entry| {
                 let entry = *entry as usize;
                 (entry_times[entry], sequence_of(entry), entry_rows[entry])
-            });
+            }));
+            run.sort_unstable();
+            for (slot, (time, _, row)) in range.zip(&run) {
+                times[slot] = *time;
+                locations[slot] = *row;
+            }
         }
-        let times = order.iter().map(|e| entry_times[*e as usize]).collect();
-        let locations = order.iter().map(|e| entry_rows[*e as usize]).collect();
         drop((order, entry_times, entry_sequences, entry_rows));
         // Column by column, so that only one column is held twice at a time.
         let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.schema.fields().len()];
