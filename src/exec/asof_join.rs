@@ -568,12 +568,7 @@ impl BuildInput {
         let mut interner = KeyInterner::new(&key_types)?;
         let mut batches = Vec::new();
         // (key id, time, sequence, row) per matchable right row.
-        // Columns of the matchable right rows ("entries"), kept apart so the
-        // index needs no second copy while it is sorted.
-        let mut entry_keys: Vec<u32> = Vec::new();
-        let mut entry_times: Vec<i64> = Vec::new();
-        let mut entry_sequences: Vec<i64> = Vec::new();
-        let mut entry_rows: Vec<u32> = Vec::new();
+        let mut entries: Vec<(u32, i64, i64, u32)> = Vec::new();
         let mut collected_rows = 0usize;
         let mut ids = Vec::new();
         while let Some(batch) = stream.next().await {
@@ -601,68 +596,44 @@ impl BuildInput {
                     "the right side of an AS OF join partition exceeds 4 billion rows".into(),
                 ));
             }
-            let before = entry_keys.capacity();
+            let before = entries.capacity();
             for (row, id) in ids.iter().enumerate() {
                 let (Some(id), false) = (id, times.is_null(row)) else {
                     continue;
                 };
-                entry_keys.push(*id);
-                entry_times.push(times.value(row));
-                if let Some(sequence) = sequence {
-                    entry_sequences.push(sequence.value(row));
-                }
-                entry_rows.push((first_row + row) as u32);
+                let sequence = sequence.map_or(0, |s| s.value(row));
+                entries.push((*id, times.value(row), sequence, (first_row + row) as u32));
             }
-            let per_entry =
-                size_of::<u32>() * 2 + size_of::<i64>() * (1 + usize::from(sequence.is_some()));
-            grow_for_capacity(&reservation, before, entry_keys.capacity(), per_entry)?;
+            grow_for_capacity::<(u32, i64, i64, u32)>(&reservation, before, entries.capacity())?;
             batches.push(batch);
         }
         let key_count = interner.len();
         // Counting sort by key, then each key's run by (time, sequence, arrival).
         let mut offsets = vec![0usize; key_count + 1];
-        for key in &entry_keys {
-            offsets[*key as usize + 1] += 1;
+        for entry in &entries {
+            offsets[entry.0 as usize + 1] += 1;
         }
         for k in 0..key_count {
             offsets[k + 1] += offsets[k];
         }
-        let entries = entry_keys.len();
         reservation.try_grow(
             offsets.len() * size_of::<usize>()
-                + entries * (size_of::<u32>() + size_of::<i64>() + size_of::<u32>()),
+                + entries.len()
+                    * (size_of::<(u32, i64, i64, u32)>() + size_of::<i64>() + size_of::<u32>()),
         )?;
-        // Entry numbers grouped by key, then ordered by (time, sequence, arrival).
         let mut next = offsets.clone();
-        let mut order = vec![0u32; entries];
-        for (entry, key) in entry_keys.iter().enumerate() {
-            let slot = &mut next[*key as usize];
-            order[*slot] = entry as u32;
+        let mut sorted = vec![(0i64, 0i64, 0u32); entries.len()];
+        for (key, time, sequence, row) in entries {
+            let slot = &mut next[key as usize];
+            sorted[*slot] = (time, sequence, row);
             *slot += 1;
         }
-        drop(entry_keys);
-        drop(next);
-        let sequence_of = |entry: usize| entry_sequences.get(entry).copied().unwrap_or(0);
-        // Each key's run is gathered once into a small buffer and sorted
-        // there: sorting through the permutation would chase pointers on
-        // every comparison.
-        let mut times = vec![0i64; entries];
-        let mut locations = vec![0u32; entries];
-        let mut run: Vec<(i64, i64, u32)> = Vec::new();
         for k in 0..key_count {
-            let range = offsets[k]..offsets[k + 1];
-            run.clear();
-            run.extend(order[range.clone()].iter().map(|entry| {
-                let entry = *entry as usize;
-                (entry_times[entry], sequence_of(entry), entry_rows[entry])
-            }));
-            run.sort_unstable();
-            for (slot, (time, _, row)) in range.zip(&run) {
-                times[slot] = *time;
-                locations[slot] = *row;
-            }
+            sorted[offsets[k]..offsets[k + 1]].sort_unstable();
         }
-        drop((order, entry_times, entry_sequences, entry_rows));
+        let times = sorted.iter().map(|e| e.0).collect();
+        let locations = sorted.iter().map(|e| e.2).collect();
+        drop(sorted);
         // Column by column, so that only one column is held twice at a time.
         let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.schema.fields().len()];
         for batch in batches {
@@ -708,14 +679,13 @@ impl BuildInput {
     }
 }
 
-fn grow_for_capacity(
+fn grow_for_capacity<T>(
     reservation: &MemoryReservation,
     before: usize,
     after: usize,
-    bytes_each: usize,
 ) -> Result<()> {
     if after > before {
-        reservation.try_grow((after - before) * bytes_each)?;
+        reservation.try_grow((after - before) * size_of::<T>())?;
     }
     Ok(())
 }
