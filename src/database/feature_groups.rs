@@ -36,7 +36,7 @@ pub const FS_SCHEMA: &str = "fs";
 /// Key of the feature-group registry: (schema, name, version).
 pub type GroupKey = (String, String, u64);
 
-fn sql_string(s: &str) -> String {
+pub(super) fn sql_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
@@ -50,7 +50,7 @@ fn option_value(value: &datafusion::sql::sqlparser::ast::Expr) -> String {
     }
 }
 
-fn now_micros() -> i64 {
+pub(super) fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
@@ -657,40 +657,40 @@ impl Database {
         })
     }
 
-    /// Registers `fs.feature_groups` and `fs.features`.
-    pub(super) fn register_catalog_views(self: &Arc<Self>) -> Result<()> {
-        let fs = self.schema_provider(FS_SCHEMA)?;
+    /// Registers `fs.<name>`: a table whose rows `rows` computes from the
+    /// live catalog on every scan. It holds the database weakly, so the
+    /// catalog does not keep the database alive.
+    pub(super) fn register_fs_view(
+        self: &Arc<Self>,
+        name: &str,
+        schema: SchemaRef,
+        rows: fn(&Database, SchemaRef) -> Result<RecordBatch>,
+    ) -> Result<()> {
         let weak = Arc::downgrade(self);
-        let groups_schema = feature_groups_schema();
-        let schema = groups_schema.clone();
-        fs.register_table(
-            "feature_groups".into(),
+        let batch_schema = schema.clone();
+        self.schema_provider(FS_SCHEMA)?.register_table(
+            name.into(),
             Arc::new(CatalogView::new(
-                groups_schema,
+                schema,
                 Arc::new(move || {
                     let database = weak
                         .upgrade()
                         .ok_or_else(|| Error::Internal("database is gone".into()))?;
-                    database.feature_groups_batch(schema.clone())
-                }),
-            )),
-        )?;
-        let weak = Arc::downgrade(self);
-        let features_schema = features_schema();
-        let schema = features_schema.clone();
-        fs.register_table(
-            "features".into(),
-            Arc::new(CatalogView::new(
-                features_schema,
-                Arc::new(move || {
-                    let database = weak
-                        .upgrade()
-                        .ok_or_else(|| Error::Internal("database is gone".into()))?;
-                    database.features_batch(schema.clone())
+                    rows(&database, batch_schema.clone())
                 }),
             )),
         )?;
         Ok(())
+    }
+
+    /// Registers `fs.feature_groups` and `fs.features`.
+    pub(super) fn register_catalog_views(self: &Arc<Self>) -> Result<()> {
+        self.register_fs_view(
+            "feature_groups",
+            feature_groups_schema(),
+            Database::feature_groups_batch,
+        )?;
+        self.register_fs_view("features", features_schema(), Database::features_batch)
     }
 
     fn feature_groups_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {

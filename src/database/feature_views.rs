@@ -29,12 +29,11 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use pgwire::api::results::Tag;
 
-use super::feature_groups::{FS_SCHEMA, postgres_type_name};
+use super::feature_groups::{now_micros, postgres_type_name, sql_string};
 use super::{Database, Outcome, QualifiedName};
 use crate::catalog::{DefKind, FeatureViewDef, versioned_name};
 use crate::error::{Error, Result};
 use crate::featuregroup::FeatureGroup;
-use crate::featuregroup::views::CatalogView;
 use crate::sql::ast::{CreateFeatureView, ObjectKind};
 
 pub type ViewKey = (String, String, u64);
@@ -101,13 +100,6 @@ pub(crate) fn pinned_name(schema: &str, versioned: &str) -> ObjectName {
         ObjectNamePart::Identifier(Ident::with_quote('"', schema)),
         ObjectNamePart::Identifier(Ident::with_quote('"', versioned)),
     ])
-}
-
-pub(crate) fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// Parses a stored or written query (canonical AS OF spelling).
@@ -555,9 +547,9 @@ impl Database {
                 let def = self.find_feature_view(&name, version)?;
                 Ok(format!(
                     "SELECT column_name, data_type, role FROM fs.feature_view_columns \
-                     WHERE schema_name = '{}' AND feature_view = '{}' AND version = {} ORDER BY ordinal",
-                    def.schema.replace('\'', "''"),
-                    def.name.replace('\'', "''"),
+                     WHERE schema_name = {} AND feature_view = {} AND version = {} ORDER BY ordinal",
+                    sql_string(&def.schema),
+                    sql_string(&def.name),
                     def.version
                 ))
             }
@@ -571,9 +563,9 @@ impl Database {
                 let def = self.find_training_dataset(&name, version)?;
                 Ok(format!(
                     "SELECT feature_view, query, offline_versions, filter, split, seed, rows, created_at \
-                     FROM fs.training_datasets WHERE schema_name = '{}' AND name = '{}' AND version = {}",
-                    def.schema.replace('\'', "''"),
-                    def.name.replace('\'', "''"),
+                     FROM fs.training_datasets WHERE schema_name = {} AND name = {} AND version = {}",
+                    sql_string(&def.schema),
+                    sql_string(&def.name),
                     def.version
                 ))
             }
@@ -582,38 +574,16 @@ impl Database {
 
     /// Registers `fs.feature_views` and `fs.feature_view_columns`.
     pub(super) fn register_feature_view_catalog(self: &Arc<Self>) -> Result<()> {
-        let fs = self.schema_provider(FS_SCHEMA)?;
-        let weak = Arc::downgrade(self);
-        let schema = feature_views_schema();
-        let batch_schema = schema.clone();
-        fs.register_table(
-            "feature_views".into(),
-            Arc::new(CatalogView::new(
-                schema,
-                Arc::new(move || {
-                    let database = weak
-                        .upgrade()
-                        .ok_or_else(|| Error::Internal("database is gone".into()))?;
-                    database.feature_views_batch(batch_schema.clone())
-                }),
-            )),
+        self.register_fs_view(
+            "feature_views",
+            feature_views_schema(),
+            Database::feature_views_batch,
         )?;
-        let weak = Arc::downgrade(self);
-        let schema = feature_view_columns_schema();
-        let batch_schema = schema.clone();
-        fs.register_table(
-            "feature_view_columns".into(),
-            Arc::new(CatalogView::new(
-                schema,
-                Arc::new(move || {
-                    let database = weak
-                        .upgrade()
-                        .ok_or_else(|| Error::Internal("database is gone".into()))?;
-                    database.feature_view_columns_batch(batch_schema.clone())
-                }),
-            )),
-        )?;
-        Ok(())
+        self.register_fs_view(
+            "feature_view_columns",
+            feature_view_columns_schema(),
+            Database::feature_view_columns_batch,
+        )
     }
 
     fn feature_views_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {

@@ -40,12 +40,11 @@ use datafusion::sql::sqlparser::ast::{
 use futures::StreamExt;
 use pgwire::api::results::Tag;
 
-use super::feature_groups::FS_SCHEMA;
-use super::feature_views::{now_micros, parse_query};
+use super::feature_groups::{now_micros, sql_string};
+use super::feature_views::parse_query;
 use super::{Database, Outcome, QualifiedName};
 use crate::catalog::{DefKind, TrainingDatasetDef, versioned_name};
 use crate::error::{Error, Result};
-use crate::featuregroup::views::CatalogView;
 use crate::sql::ast::{CreateTrainingDataset, Split};
 
 /// Sends progress messages to the client while a statement runs.
@@ -53,10 +52,6 @@ pub type Progress = tokio::sync::mpsc::UnboundedSender<String>;
 
 fn datasets_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("datasets")
-}
-
-fn sql_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 fn quote_ident(s: &str) -> String {
@@ -417,23 +412,11 @@ impl Database {
     }
 
     pub(super) fn register_training_dataset_catalog(self: &Arc<Self>) -> Result<()> {
-        let fs = self.schema_provider(FS_SCHEMA)?;
-        let weak = Arc::downgrade(self);
-        let schema = training_datasets_schema();
-        let batch_schema = schema.clone();
-        fs.register_table(
-            "training_datasets".into(),
-            Arc::new(CatalogView::new(
-                schema,
-                Arc::new(move || {
-                    let database = weak
-                        .upgrade()
-                        .ok_or_else(|| Error::Internal("database is gone".into()))?;
-                    database.training_datasets_batch(batch_schema.clone())
-                }),
-            )),
-        )?;
-        Ok(())
+        self.register_fs_view(
+            "training_datasets",
+            training_datasets_schema(),
+            Database::training_datasets_batch,
+        )
     }
 
     fn training_datasets_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {

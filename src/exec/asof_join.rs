@@ -51,7 +51,7 @@ use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::projection::ProjectionExpr;
-use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::distribution_requirements::InputDistributionRequirements;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -189,12 +189,9 @@ impl AsofJoinExec {
         {
             return plan_err!("AS OF join output must be the left columns then the right columns");
         }
-        let partitions = left.output_partitioning().partition_count();
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
-            left.output_partitioning()
-                .clone()
-                .with_partition_count_if_unknown(partitions),
+            left.output_partitioning().clone(),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
@@ -226,28 +223,10 @@ impl AsofJoinExec {
             right_output: self.right_output.clone(),
         }
     }
-
-    pub fn join_type(&self) -> AsofJoinType {
-        self.join_type
-    }
 }
 
-trait WithPartitionCount {
-    fn with_partition_count_if_unknown(self, count: usize) -> Partitioning;
-}
-
-impl WithPartitionCount for Partitioning {
-    /// The left input's partitioning is ours, except that an unknown scheme
-    /// becomes plain unknown partitioning with the same count.
-    fn with_partition_count_if_unknown(self, count: usize) -> Partitioning {
-        match self {
-            Partitioning::Hash(..) | Partitioning::RoundRobinBatch(_) => self,
-            _ => Partitioning::UnknownPartitioning(count),
-        }
-    }
-}
-
-fn is_time_type(data_type: &DataType) -> bool {
+/// The time types an AS OF join compares: TIMESTAMP, DATE, integers.
+pub fn is_time_type(data_type: &DataType) -> bool {
     data_type.is_integer()
         || matches!(
             data_type,

@@ -190,9 +190,19 @@ impl OfflineTable {
         self.schema.clone()
     }
 
-    /// The scan schema including the write sequence, if the table keeps one.
-    pub fn sequenced_schema(&self) -> Option<SchemaRef> {
-        self.sequenced.then(|| self.sequenced_schema.clone())
+    /// Whether rows carry [`WRITE_SEQUENCE_COLUMN`].
+    pub fn keeps_write_sequence(&self) -> bool {
+        self.sequenced
+    }
+
+    /// What a scan produces: [`Self::schema`], plus the write sequence when
+    /// asked for and kept.
+    pub fn scan_schema(&self, with_sequence: bool) -> SchemaRef {
+        if with_sequence && self.sequenced {
+            self.sequenced_schema.clone()
+        } else {
+            self.schema.clone()
+        }
     }
 
     pub fn latest(&self) -> Arc<DeltaTable> {

@@ -83,7 +83,9 @@ pub trait SequencedScan {
 
 impl SequencedScan for OfflineTableProvider {
     fn with_write_sequence(&self) -> Option<Arc<dyn TableProvider>> {
-        self.table.sequenced_schema()?;
+        if !self.table.keeps_write_sequence() {
+            return None;
+        }
         Some(Arc::new(OfflineTableProvider {
             table: self.table.clone(),
             target: self.target.clone(),
@@ -95,10 +97,7 @@ impl SequencedScan for OfflineTableProvider {
 #[async_trait]
 impl TableProvider for OfflineTableProvider {
     fn schema(&self) -> SchemaRef {
-        match self.table.sequenced_schema() {
-            Some(schema) if self.with_sequence => schema,
-            _ => self.table.schema(),
-        }
+        self.table.scan_schema(self.with_sequence)
     }
 
     fn table_type(&self) -> TableType {

@@ -133,7 +133,9 @@ pub(super) struct TimeTravelProvider {
 
 impl super::provider::SequencedScan for TimeTravelProvider {
     fn with_write_sequence(&self) -> Option<Arc<dyn TableProvider>> {
-        self.table.sequenced_schema()?;
+        if !self.table.keeps_write_sequence() {
+            return None;
+        }
         Some(Arc::new(TimeTravelProvider {
             table: self.table.clone(),
             as_of: self.as_of,
@@ -145,10 +147,7 @@ impl super::provider::SequencedScan for TimeTravelProvider {
 #[async_trait]
 impl TableProvider for TimeTravelProvider {
     fn schema(&self) -> SchemaRef {
-        match self.table.sequenced_schema() {
-            Some(schema) if self.with_sequence => schema,
-            _ => self.table.schema(),
-        }
+        self.table.scan_schema(self.with_sequence)
     }
 
     fn table_type(&self) -> TableType {

@@ -38,7 +38,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use crate::error::Error;
-use crate::exec::asof_join::{AsofJoinExec, AsofJoinSpec, AsofJoinType, AsofMatch};
+use crate::exec::asof_join::{AsofJoinExec, AsofJoinSpec, AsofJoinType, AsofMatch, is_time_type};
 use crate::sql::asof::marker_join_type;
 
 /// The logical AS OF join. Output: the left input's columns, then the
@@ -554,14 +554,6 @@ fn cast_to(expr: Expr, schema: &DFSchema, to: &DataType) -> Result<Expr> {
     }
 }
 
-fn is_time(data_type: &DataType) -> bool {
-    data_type.is_integer()
-        || matches!(
-            data_type,
-            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
-        )
-}
-
 fn build_node(
     left: LogicalPlan,
     right: LogicalPlan,
@@ -590,7 +582,7 @@ fn build_node(
         right_time.get_type(&right_schema)?,
     );
     let common = comparison_coercion(&lt, &rt)
-        .filter(|common| is_time(common) && is_time(&lt) && is_time(&rt))
+        .filter(|common| is_time_type(common) && is_time_type(&lt) && is_time_type(&rt))
         .ok_or_else(|| {
             mismatch(format!(
                 "AS OF match condition compares {} with {}; both times must be TIMESTAMP, DATE or integer",

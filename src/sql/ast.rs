@@ -151,7 +151,7 @@ pub struct CreateFeatureGroup {
     pub query: Option<Box<Query>>,
 }
 
-fn comma_separated<T: fmt::Display>(items: &[T]) -> String {
+pub(super) fn comma_separated<T: fmt::Display>(items: &[T]) -> String {
     items
         .iter()
         .map(|item| item.to_string())
@@ -159,7 +159,7 @@ fn comma_separated<T: fmt::Display>(items: &[T]) -> String {
         .join(", ")
 }
 
-fn quote_string(s: &str) -> String {
+pub(super) fn quote_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

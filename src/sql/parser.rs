@@ -181,7 +181,7 @@ fn postgres_style(message: &str) -> String {
     }
 }
 
-fn parse_word(parser: &mut Parser<'_>, word: &str) -> bool {
+pub(super) fn parse_word(parser: &mut Parser<'_>, word: &str) -> bool {
     match &parser.peek_token().token {
         Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) => {
             parser.next_token();
@@ -250,25 +250,33 @@ fn parse_copy_from_stdin(sql: &str) -> Result<FsStatement, ParserError> {
     }
 }
 
-fn expect_end(parser: &mut Parser<'_>) -> Result<(), ParserError> {
+pub(super) fn expect_end(parser: &mut Parser<'_>) -> Result<(), ParserError> {
     if parser.peek_token().token != Token::EOF {
         return parser.expected("end of statement", parser.peek_token());
     }
     Ok(())
 }
 
-fn parse_optional_version(parser: &mut Parser<'_>) -> Result<Option<u64>, ParserError> {
+/// `[VERSION n]` after the name of a versioned `object` ("feature group", …).
+pub(super) fn parse_optional_version_of(
+    parser: &mut Parser<'_>,
+    object: &str,
+) -> Result<Option<u64>, ParserError> {
     if parser.parse_keyword(Keyword::VERSION) {
         let version = parser.parse_literal_uint()?;
         if version == 0 {
-            return Err(ParserError::ParserError(
-                "feature group versions start at 1".into(),
-            ));
+            return Err(ParserError::ParserError(format!(
+                "{object} versions start at 1"
+            )));
         }
         Ok(Some(version))
     } else {
         Ok(None)
     }
+}
+
+fn parse_optional_version(parser: &mut Parser<'_>) -> Result<Option<u64>, ParserError> {
+    parse_optional_version_of(parser, "feature group")
 }
 
 fn feature_group_prefix(sql: &str, first: &str) -> Result<Parser<'static>, ParserError> {

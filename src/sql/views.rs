@@ -20,6 +20,9 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
+use super::ast::{comma_separated, quote_string};
+use super::parser::{expect_end, parse_optional_version_of, parse_word};
+
 /// The catalog objects these statements manage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectKind {
@@ -158,26 +161,9 @@ impl fmt::Display for CreateTrainingDataset {
     }
 }
 
-fn comma_separated<T: fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|item| item.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn quote_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn parse_word(parser: &mut Parser<'_>, word: &str) -> bool {
-    match &parser.peek_token().token {
-        Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) => {
-            parser.next_token();
-            true
-        }
-        _ => false,
-    }
+/// `[VERSION n]` after a feature view's or training dataset's name.
+fn parse_optional_version(parser: &mut Parser<'_>) -> Result<Option<u64>, ParserError> {
+    parse_optional_version_of(parser, "feature view and training dataset")
 }
 
 fn expect_words(parser: &mut Parser<'_>, words: &str) -> Result<(), ParserError> {
@@ -187,26 +173,6 @@ fn expect_words(parser: &mut Parser<'_>, words: &str) -> Result<(), ParserError>
         }
     }
     Ok(())
-}
-
-fn expect_end(parser: &mut Parser<'_>) -> Result<(), ParserError> {
-    let _ = parser.consume_token(&Token::SemiColon);
-    if parser.peek_token().token != Token::EOF {
-        return parser.expected("end of statement", parser.peek_token());
-    }
-    Ok(())
-}
-
-fn parse_optional_version(parser: &mut Parser<'_>) -> Result<Option<u64>, ParserError> {
-    if parser.parse_keyword(Keyword::VERSION) {
-        let version = parser.parse_literal_uint()?;
-        if version == 0 {
-            return Err(ParserError::ParserError("versions start at 1".into()));
-        }
-        Ok(Some(version))
-    } else {
-        Ok(None)
-    }
 }
 
 fn parser_for(sql: &str) -> Result<Parser<'static>, ParserError> {
