@@ -48,6 +48,15 @@ pub enum Error {
     InvalidDefinition(String),
     #[error("{0}")]
     DatatypeMismatch(String),
+    /// A bind parameter whose declared type cannot compare with its column.
+    #[error("{message}")]
+    ParameterType { message: String, hint: String },
+    /// A value in text form that does not parse as its type (22P02).
+    #[error("{0}")]
+    InvalidTextRepresentation(String),
+    /// A binary-format bind parameter of the wrong shape (22P03).
+    #[error("{0}")]
+    InvalidBinaryFormat(String),
     /// A malformed input row (COPY); `line` counts from 1.
     #[error("{message}")]
     BadCopyData {

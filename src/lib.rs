@@ -52,6 +52,7 @@ pub mod error;
 pub mod exec;
 pub mod featuregroup;
 pub mod ingest;
+pub mod metrics;
 pub mod offline;
 pub mod online;
 pub mod planner;

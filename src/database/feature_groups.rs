@@ -119,7 +119,7 @@ impl Database {
             offline_schema.deregister_table(&versioned)?;
             offline_schema.register_table(versioned.clone(), provider)?;
             online_schema.deregister_table(&versioned)?;
-            if let Some(online) = group.online_provider() {
+            if let Some(online) = group.online_provider()? {
                 online_schema.register_table(versioned, Arc::new(online))?;
             }
         }
@@ -131,10 +131,11 @@ impl Database {
                     latest.clone(),
                 )),
             )?;
-            if let Some(online) = latest.online_provider() {
+            if let Some(online) = latest.online_provider()? {
                 online_schema.register_table(name.to_string(), Arc::new(online))?;
             }
         }
+        self.bump_online_generation();
         Ok(())
     }
 

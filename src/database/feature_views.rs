@@ -404,35 +404,47 @@ impl Database {
             &def,
         )?;
         self.views.insert(def.clone());
-        self.register_feature_view_names(&def.schema, &def.name)
+        let online_notices = self
+            .register_feature_view_names(&def.schema, &def.name)
             .await?;
+        // Only the new version's notice is news.
+        notices.extend(
+            online_notices
+                .into_iter()
+                .filter(|n| n.contains(&format!("\"{}\"", def.versioned_name()))),
+        );
         Ok(Outcome {
             tag: Tag::new("CREATE FEATURE VIEW"),
             notices,
         })
     }
 
-    /// (Re-)registers `name` and every `name_vN` of a feature view.
-    async fn register_feature_view_names(&self, schema: &str, name: &str) -> Result<()> {
+    /// (Re-)registers `name` and every `name_vN` of a feature view, and
+    /// their `online.*` vectors; returns notices for versions not served
+    /// online.
+    async fn register_feature_view_names(&self, schema: &str, name: &str) -> Result<Vec<String>> {
         let provider = self.schema_provider(schema)?;
         provider.deregister_table(name)?;
         let versions = self.views.versions(schema, name);
-        for def in &versions {
+        let mut notices = Vec::new();
+        for (index, def) in versions.iter().enumerate() {
             provider.deregister_table(&def.versioned_name())?;
+            self.deregister_online_view(def)?;
             let plan = self.plan_query(&*parse_query(&def.query)?).await?;
+            let latest = index + 1 == versions.len();
+            notices.extend(self.register_online_view(def, plan.schema().as_arrow(), latest)?);
             provider.register_table(
                 def.versioned_name(),
-                Arc::new(ViewTable::new(plan, Some(def.query.clone()))),
+                Arc::new(ViewTable::new(plan.clone(), Some(def.query.clone()))),
             )?;
+            if latest {
+                provider.register_table(
+                    name.to_string(),
+                    Arc::new(ViewTable::new(plan, Some(def.query.clone()))),
+                )?;
+            }
         }
-        if let Some(latest) = versions.last() {
-            let plan = self.plan_query(&*parse_query(&latest.query)?).await?;
-            provider.register_table(
-                name.to_string(),
-                Arc::new(ViewTable::new(plan, Some(latest.query.clone()))),
-            )?;
-        }
-        Ok(())
+        Ok(notices)
     }
 
     pub(super) async fn restore_feature_views(&self) -> Result<()> {
@@ -512,6 +524,7 @@ impl Database {
         for (key, def) in keys.iter().zip(&targets) {
             self.views.remove(key);
             provider.deregister_table(&def.versioned_name())?;
+            self.deregister_online_view(def)?;
         }
         self.register_feature_view_names(&name.schema, &name.name)
             .await?;

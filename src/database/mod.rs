@@ -9,6 +9,7 @@
 mod ddl;
 pub(crate) mod feature_groups;
 pub(crate) mod feature_views;
+mod online_serving;
 mod training_datasets;
 
 pub use feature_views::FeatureViewRegistry;
@@ -59,6 +60,10 @@ pub struct Database {
     online: Arc<OnlineStore>,
     groups: std::sync::RwLock<BTreeMap<feature_groups::GroupKey, Arc<FeatureGroup>>>,
     views: Arc<FeatureViewRegistry>,
+    metrics: crate::metrics::Metrics,
+    /// Bumped whenever an `online.*` name changes meaning (see
+    /// `online_serving`).
+    online_generation: std::sync::atomic::AtomicU64,
     /// Serialises DDL so that catalog checks and DataFusion registration
     /// happen as one step.
     ddl_lock: tokio::sync::Mutex<()>,
@@ -79,6 +84,8 @@ impl Database {
             online,
             groups: std::sync::RwLock::new(BTreeMap::new()),
             views,
+            metrics: crate::metrics::Metrics::default(),
+            online_generation: std::sync::atomic::AtomicU64::new(0),
             ddl_lock: tokio::sync::Mutex::new(()),
         });
         let catalog_provider = database.catalog_provider()?;
@@ -88,6 +95,7 @@ impl Database {
         database.register_catalog_views()?;
         database.register_feature_view_catalog()?;
         database.register_training_dataset_catalog()?;
+        database.register_metric_views()?;
         database.restore().await?;
         Ok(database)
     }

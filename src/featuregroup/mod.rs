@@ -25,7 +25,7 @@ use crate::catalog::FeatureGroupDef;
 use crate::error::{Error, Result};
 use crate::ingest::Ingest;
 use crate::offline::OfflineTable;
-use crate::online::{OnlineLayout, OnlineStore, OnlineTableProvider};
+use crate::online::{OnlineGroup, OnlineLayout, OnlineSource, OnlineStore, OnlineTableProvider};
 
 #[derive(Debug)]
 pub struct FeatureGroup {
@@ -76,16 +76,26 @@ impl FeatureGroup {
         format!("{}.{}", self.def.schema, self.def.versioned_name())
     }
 
-    /// `online.<name>`'s table, if the group is online.
-    pub fn online_provider(&self) -> Option<OnlineTableProvider> {
-        let store = self.online.as_ref()?;
-        Some(OnlineTableProvider::new(
+    /// The group's online rows, if it is online.
+    pub fn online_group(&self) -> Result<Option<OnlineGroup>> {
+        let Some(store) = &self.online else {
+            return Ok(None);
+        };
+        OnlineGroup::new(
             store.clone(),
             self.def.storage_id.clone(),
             self.offline.schema(),
             self.layout.key_columns.clone(),
             self.def.ttl_seconds,
-        ))
+        )
+        .map(Some)
+    }
+
+    /// `online.<name>`'s table, if the group is online.
+    pub fn online_provider(&self) -> Result<Option<OnlineTableProvider>> {
+        Ok(self
+            .online_group()?
+            .map(|group| OnlineTableProvider::new(OnlineSource::Group(group))))
     }
 
     /// Brings the online store up to the latest offline version by

@@ -37,6 +37,7 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::scalar::ScalarValue;
 
+use super::row::RowLayout;
 use crate::error::{Error, Result};
 
 pub const FORMAT_V1: u8 = 1;
@@ -179,6 +180,96 @@ pub fn encode_key_scalars(values: &[ScalarValue], types: &[DataType]) -> Option<
     Some(out)
 }
 
+/// One primary-key value as a client or another row supplies it, before it
+/// is encoded for a key column of a particular type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPart<'a> {
+    Int(i128),
+    Bool(bool),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since 1970-01-01 00:00:00.
+    Timestamp(i64),
+}
+
+/// Appends the key encoding of `part` for a key column of `data_type`.
+/// Returns false when no key of that type can equal `part` (an integer out
+/// of the column's range, a timestamp finer than its unit): such a key
+/// cannot exist, so the lookup finds nothing. Mismatched kinds (text for an
+/// integer column) are refused before this is called.
+pub fn encode_key_part(out: &mut Vec<u8>, data_type: &DataType, part: &KeyPart<'_>) -> bool {
+    macro_rules! int {
+        ($t:ty, $flip:expr) => {{
+            let KeyPart::Int(v) = part else { return false };
+            let Ok(v) = <$t>::try_from(*v) else {
+                return false;
+            };
+            out.extend_from_slice(&$flip(v).to_be_bytes());
+            true
+        }};
+    }
+    match (data_type, part) {
+        (DataType::Int8, _) => int!(i8, |v: i8| (v as u8) ^ 0x80),
+        (DataType::Int16, _) => int!(i16, |v: i16| (v as u16) ^ 0x8000),
+        (DataType::Int32, _) => int!(i32, |v: i32| (v as u32) ^ 0x8000_0000),
+        (DataType::Int64, _) => int!(i64, |v: i64| (v as u64) ^ (1 << 63)),
+        (DataType::UInt8, _) => int!(u8, |v: u8| v),
+        (DataType::UInt16, _) => int!(u16, |v: u16| v),
+        (DataType::UInt32, _) => int!(u32, |v: u32| v),
+        (DataType::UInt64, _) => int!(u64, |v: u64| v),
+        (DataType::Boolean, KeyPart::Bool(b)) => {
+            out.push(*b as u8);
+            true
+        }
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, KeyPart::Text(t)) => {
+            escape_bytes(out, t.as_bytes());
+            true
+        }
+        (DataType::Binary | DataType::LargeBinary | DataType::BinaryView, KeyPart::Bytes(b)) => {
+            escape_bytes(out, b);
+            true
+        }
+        (DataType::Date32, KeyPart::Date(days)) => {
+            out.extend_from_slice(&((*days as u32) ^ 0x8000_0000).to_be_bytes());
+            true
+        }
+        (DataType::Timestamp(unit, _), KeyPart::Timestamp(micros)) => {
+            let representable = match unit {
+                TimeUnit::Second => micros % 1_000_000 == 0,
+                TimeUnit::Millisecond => micros % 1_000 == 0,
+                TimeUnit::Microsecond | TimeUnit::Nanosecond => true,
+            };
+            out.extend_from_slice(&flip_i64(*micros));
+            representable
+        }
+        _ => false,
+    }
+}
+
+/// The key part a stored (row-encoded) value of `data_type` stands for.
+pub fn key_part_from_value<'a>(data_type: &DataType, bytes: &'a [u8]) -> Option<KeyPart<'a>> {
+    Some(match data_type {
+        DataType::Int8 => KeyPart::Int(i8::from_le_bytes(le_bytes(bytes).ok()?) as i128),
+        DataType::Int16 => KeyPart::Int(i16::from_le_bytes(le_bytes(bytes).ok()?) as i128),
+        DataType::Int32 => KeyPart::Int(i32::from_le_bytes(le_bytes(bytes).ok()?) as i128),
+        DataType::Int64 => KeyPart::Int(i64::from_le_bytes(le_bytes(bytes).ok()?) as i128),
+        DataType::UInt8 => KeyPart::Int(u8::from_le_bytes(le_bytes(bytes).ok()?) as i128),
+        DataType::UInt16 => KeyPart::Int(u16::from_le_bytes(le_bytes(bytes).ok()?) as i128),
+        DataType::UInt32 => KeyPart::Int(u32::from_le_bytes(le_bytes(bytes).ok()?) as i128),
+        DataType::UInt64 => KeyPart::Int(u64::from_le_bytes(le_bytes(bytes).ok()?) as i128),
+        DataType::Boolean => KeyPart::Bool(*bytes.first()? != 0),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            KeyPart::Text(std::str::from_utf8(bytes).ok()?)
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => KeyPart::Bytes(bytes),
+        DataType::Date32 => KeyPart::Date(i32::from_le_bytes(le_bytes(bytes).ok()?)),
+        DataType::Timestamp(_, _) => KeyPart::Timestamp(i64::from_le_bytes(le_bytes(bytes).ok()?)),
+        _ => return None,
+    })
+}
+
 fn timestamp_micros(array: &dyn Array, row: usize) -> i64 {
     match array.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => array
@@ -307,6 +398,7 @@ pub fn encode_row_into(
 /// Builds record batches from encoded rows of one schema.
 pub struct RowDecoder {
     schema: SchemaRef,
+    layout: RowLayout,
     builders: Vec<ColumnBuilder>,
     rows: usize,
 }
@@ -333,30 +425,11 @@ enum ColumnBuilder {
     Binary(BinaryBuilder),
 }
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.bytes.len() < n {
-            return Err(Error::Internal("online row is truncated".into()));
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        self.take(N)?
-            .try_into()
-            .map_err(|_| Error::Internal("online row is truncated".into()))
-    }
-
-    fn var(&mut self) -> Result<&'a [u8]> {
-        let len = u32::from_le_bytes(self.array::<4>()?) as usize;
-        self.take(len)
-    }
+/// A stored fixed-width value as an array (checked, never panics).
+pub fn le_bytes<const N: usize>(bytes: &[u8]) -> Result<[u8; N]> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::Internal("online value has the wrong width".into()))
 }
 
 impl RowDecoder {
@@ -408,6 +481,7 @@ impl RowDecoder {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(RowDecoder {
+            layout: RowLayout::new(&schema),
             schema,
             builders,
             rows: 0,
@@ -422,24 +496,38 @@ impl RowDecoder {
         self.rows == 0
     }
 
+    /// Appends one stored row.
     pub fn push(&mut self, value: &[u8]) -> Result<()> {
-        if value.first() != Some(&FORMAT_V1) {
+        let view = self.layout.split(value)?;
+        self.push_values(view.values())
+    }
+
+    /// Appends one row given as column values in the stored encoding
+    /// (`None` is NULL), one per column of the decoder's schema.
+    pub fn push_values(&mut self, values: &[Option<&[u8]>]) -> Result<()> {
+        if values.len() != self.builders.len() {
             return Err(Error::Internal(format!(
-                "online row has unknown format {:?}",
-                value.first()
+                "online row has {} columns, expected {}",
+                values.len(),
+                self.builders.len()
             )));
         }
-        let bitmap_len = self.builders.len().div_ceil(8);
-        let mut cursor = Cursor { bytes: &value[9..] };
-        let bitmap = cursor.take(bitmap_len)?;
-        for (index, builder) in self.builders.iter_mut().enumerate() {
-            let null = bitmap[index / 8] & (1 << (index % 8)) != 0;
+        for (builder, value) in self.builders.iter_mut().zip(values) {
             macro_rules! fixed {
                 ($b:expr, $t:ty, $n:literal) => {
-                    if null {
-                        $b.append_null()
-                    } else {
-                        $b.append_value(<$t>::from_le_bytes(cursor.array::<$n>()?))
+                    match value {
+                        None => $b.append_null(),
+                        Some(bytes) => $b.append_value(<$t>::from_le_bytes(le_bytes::<$n>(bytes)?)),
+                    }
+                };
+            }
+            macro_rules! micros {
+                ($b:expr, $convert:expr) => {
+                    match value {
+                        None => $b.append_null(),
+                        Some(bytes) => {
+                            $b.append_value($convert(i64::from_le_bytes(le_bytes::<8>(bytes)?)))
+                        }
                     }
                 };
             }
@@ -456,54 +544,28 @@ impl RowDecoder {
                 ColumnBuilder::Float64(b) => fixed!(b, f64, 8),
                 ColumnBuilder::Decimal(b, _, _) => fixed!(b, i128, 16),
                 ColumnBuilder::Date32(b) => fixed!(b, i32, 4),
-                ColumnBuilder::Boolean(b) => {
-                    if null {
-                        b.append_null()
-                    } else {
-                        b.append_value(cursor.array::<1>()?[0] != 0)
-                    }
-                }
-                ColumnBuilder::TimestampSecond(b) => {
-                    if null {
-                        b.append_null()
-                    } else {
-                        b.append_value(i64::from_le_bytes(cursor.array::<8>()?) / 1_000_000)
-                    }
-                }
-                ColumnBuilder::TimestampMillisecond(b) => {
-                    if null {
-                        b.append_null()
-                    } else {
-                        b.append_value(i64::from_le_bytes(cursor.array::<8>()?) / 1_000)
-                    }
-                }
-                ColumnBuilder::TimestampMicrosecond(b) => fixed!(b, i64, 8),
+                ColumnBuilder::Boolean(b) => match value {
+                    None => b.append_null(),
+                    Some(bytes) => b.append_value(bytes.first().is_some_and(|v| *v != 0)),
+                },
+                ColumnBuilder::TimestampSecond(b) => micros!(b, |v: i64| v / 1_000_000),
+                ColumnBuilder::TimestampMillisecond(b) => micros!(b, |v: i64| v / 1_000),
+                ColumnBuilder::TimestampMicrosecond(b) => micros!(b, |v: i64| v),
                 ColumnBuilder::TimestampNanosecond(b) => {
-                    if null {
-                        b.append_null()
-                    } else {
-                        b.append_value(
-                            i64::from_le_bytes(cursor.array::<8>()?).saturating_mul(1_000),
-                        )
-                    }
+                    micros!(b, |v: i64| v.saturating_mul(1_000))
                 }
                 ColumnBuilder::Utf8(b) => {
-                    if null {
-                        b.append_null()
-                    } else {
-                        let bytes = cursor.var()?;
-                        b.append_value(std::str::from_utf8(bytes).map_err(|e| {
+                    match value {
+                        None => b.append_null(),
+                        Some(bytes) => b.append_value(std::str::from_utf8(bytes).map_err(|e| {
                             Error::Internal(format!("online text is not UTF-8: {e}"))
-                        })?)
+                        })?),
                     }
                 }
-                ColumnBuilder::Binary(b) => {
-                    if null {
-                        b.append_null()
-                    } else {
-                        b.append_value(cursor.var()?)
-                    }
-                }
+                ColumnBuilder::Binary(b) => match value {
+                    None => b.append_null(),
+                    Some(bytes) => b.append_value(bytes),
+                },
             }
         }
         self.rows += 1;
@@ -624,6 +686,34 @@ mod tests {
             encode_key_scalars(&[ScalarValue::Int32(Some(42))], &[DataType::Int64]).unwrap();
         assert_eq!(from_batch, from_scalar);
         assert!(encode_key_scalars(&[ScalarValue::Int64(None)], &[DataType::Int64]).is_none());
+    }
+
+    #[test]
+    fn key_parts_encode_like_batch_keys() {
+        let b = batch(vec![-42], vec![Some("x")]);
+        let from_batch = encode_key(&b, &[0], 0).unwrap();
+        let mut from_part = vec![FORMAT_V1];
+        assert!(encode_key_part(
+            &mut from_part,
+            &DataType::Int64,
+            &KeyPart::Int(-42)
+        ));
+        assert_eq!(from_batch, from_part);
+        let stored = encode_row(&b, 0, 0).unwrap();
+        let view = RowLayout::new(&b.schema()).split(&stored).unwrap();
+        let part = key_part_from_value(&DataType::Int64, view.value(0).unwrap()).unwrap();
+        assert_eq!(part, KeyPart::Int(-42));
+        let mut narrow = vec![FORMAT_V1];
+        assert!(!encode_key_part(
+            &mut narrow,
+            &DataType::Int8,
+            &KeyPart::Int(300)
+        ));
+        assert!(!encode_key_part(
+            &mut narrow,
+            &DataType::Int64,
+            &KeyPart::Text("1")
+        ));
     }
 
     #[test]

@@ -15,6 +15,9 @@
 
 pub mod codec;
 mod provider;
+pub mod row;
+mod source;
+pub mod vector;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,13 +29,14 @@ use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, PutFlags};
 use tokio::sync::{mpsc, oneshot};
 
 pub use provider::OnlineTableProvider;
+pub use source::{OnlineGroup, OnlineSource, VectorJoin, VectorPlan};
 
 use crate::error::{Error, Result};
 
 const ONLINE_MAP_SIZE: usize = 1 << 40;
 const WRITER_QUEUE: usize = 4;
 
-type RowsDb = Database<'static, Bytes, Bytes>;
+pub(crate) type RowsDb = Database<'static, Bytes, Bytes>;
 
 pub struct OnlineStore {
     env: Env,
@@ -79,7 +83,7 @@ impl OnlineStore {
         })
     }
 
-    fn rows_db(&self, storage_id: &str) -> Result<RowsDb> {
+    pub(crate) fn rows_db(&self, storage_id: &str) -> Result<RowsDb> {
         let mut groups = self
             .groups
             .lock()

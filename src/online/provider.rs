@@ -1,9 +1,10 @@
-//! `online.<feature group>`: the online store as a DataFusion table.
+//! `online.<feature group | feature view>`: the online store as a
+//! DataFusion table, for every query the wire fast path does not take.
 //!
 //! Filters that pin every primary key column to literals (`k = 1`,
 //! `k IN (1, 2)`, `k1 = 'a' AND k2 = 3`) become LMDB point lookups; anything
-//! else scans the group's database in key order. Rows older than the TTL are
-//! not returned. DataFusion re-applies every filter, so pushdown only saves
+//! else scans the rows in key order. Rows older than the TTL are not
+//! returned. DataFusion re-applies every filter, so pushdown only saves
 //! work and never changes results.
 
 use std::sync::Arc;
@@ -18,19 +19,16 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::scalar::ScalarValue;
 
-use super::OnlineStore;
 use super::codec::{self, RowDecoder};
+use super::{OnlineSource, OnlineStore};
 
 /// Point lookups beyond this many keys scan instead.
 const MAX_LOOKUP_KEYS: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct OnlineTableProvider {
-    store: Arc<OnlineStore>,
-    storage_id: String,
+    source: OnlineSource,
     schema: SchemaRef,
-    key_columns: Vec<usize>,
-    ttl_seconds: Option<i64>,
 }
 
 impl std::fmt::Debug for OnlineStore {
@@ -40,40 +38,31 @@ impl std::fmt::Debug for OnlineStore {
 }
 
 impl OnlineTableProvider {
-    pub fn new(
-        store: Arc<OnlineStore>,
-        storage_id: String,
-        schema: SchemaRef,
-        key_columns: Vec<usize>,
-        ttl_seconds: Option<i64>,
-    ) -> Self {
+    pub fn new(source: OnlineSource) -> Self {
         OnlineTableProvider {
-            store,
-            storage_id,
-            schema,
-            key_columns,
-            ttl_seconds,
+            schema: source.schema(),
+            source,
         }
     }
 
-    fn key_types(&self) -> Vec<DataType> {
-        self.key_columns
-            .iter()
-            .map(|&c| self.schema.field(c).data_type().clone())
-            .collect()
+    pub fn source(&self) -> &OnlineSource {
+        &self.source
     }
 
     /// For each key column, the literal values the filters allow, if every
     /// key column is pinned.
     fn pinned_keys(&self, filters: &[Expr]) -> Option<Vec<Vec<u8>>> {
-        let mut candidates: Vec<Option<Vec<ScalarValue>>> = vec![None; self.key_columns.len()];
+        let key_outputs = self.source.key_outputs();
+        let mut candidates: Vec<Option<Vec<ScalarValue>>> = vec![None; key_outputs.len()];
         for filter in filters {
             for conjunct in split_conjunction(filter) {
                 if let Some((name, values)) = pinned_column(conjunct) {
-                    let position = self
-                        .key_columns
+                    let Some(position) = key_outputs
                         .iter()
-                        .position(|&c| self.schema.field(c).name() == &name)?;
+                        .position(|&c| self.schema.field(c).name() == &name)
+                    else {
+                        continue;
+                    };
                     candidates[position] = Some(match candidates[position].take() {
                         // Two conditions on one column: keep values in both.
                         Some(existing) => existing
@@ -90,7 +79,10 @@ impl OnlineTableProvider {
         if combinations > MAX_LOOKUP_KEYS {
             return None;
         }
-        let types = self.key_types();
+        let types: Vec<DataType> = key_outputs
+            .iter()
+            .map(|&c| self.schema.field(c).data_type().clone())
+            .collect();
         let mut keys: Vec<Vec<ScalarValue>> = vec![Vec::new()];
         for values in &candidates {
             keys = keys
@@ -111,15 +103,6 @@ impl OnlineTableProvider {
         encoded.sort();
         encoded.dedup();
         Some(encoded)
-    }
-
-    fn ttl_cutoff(&self) -> Option<i64> {
-        let ttl = self.ttl_seconds?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_micros() as i64;
-        Some(now - ttl.saturating_mul(1_000_000))
     }
 }
 
@@ -192,30 +175,12 @@ impl TableProvider for OnlineTableProvider {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let mut decoder = RowDecoder::new(self.schema.clone()).map_err(DataFusionError::from)?;
-        let cutoff = self.ttl_cutoff();
-        let mut keep = |value: &[u8]| -> crate::error::Result<()> {
-            if cutoff.is_some_and(|c| codec::decode_event_time(value) < c) {
-                return Ok(());
-            }
-            decoder.push(value)
-        };
+        let push = |values: &[Option<&[u8]>]| decoder.push_values(values);
         match self.pinned_keys(filters) {
-            Some(keys) => {
-                for value in self
-                    .store
-                    .get_many(&self.storage_id, &keys)
-                    .map_err(DataFusionError::from)?
-                    .into_iter()
-                    .flatten()
-                {
-                    keep(&value).map_err(DataFusionError::from)?;
-                }
-            }
-            None => self
-                .store
-                .for_each(&self.storage_id, keep)
-                .map_err(DataFusionError::from)?,
+            Some(keys) => self.source.lookup(&keys, push),
+            None => self.source.scan(push),
         }
+        .map_err(DataFusionError::from)?;
         let batch = decoder.finish().map_err(DataFusionError::from)?;
         let plan = MemorySourceConfig::try_new_exec(
             &[vec![batch]],

@@ -27,6 +27,7 @@ pub const WRONG_OBJECT_TYPE: &str = "42809";
 pub const DATATYPE_MISMATCH: &str = "42804";
 pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
 pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
 pub const DIVISION_BY_ZERO: &str = "22012";
 pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
 pub const DATA_EXCEPTION: &str = "22000";
@@ -101,6 +102,13 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
         Error::UndefinedColumn(_) => info(UNDEFINED_COLUMN, error.to_string()),
         Error::InvalidDefinition(_) => info(INVALID_TABLE_DEFINITION, error.to_string()),
         Error::DatatypeMismatch(_) => info(DATATYPE_MISMATCH, error.to_string()),
+        Error::ParameterType { message, hint } => {
+            let mut i = info(DATATYPE_MISMATCH, message);
+            i.hint = Some(hint.clone());
+            i
+        }
+        Error::InvalidTextRepresentation(_) => info(INVALID_TEXT_REPRESENTATION, error.to_string()),
+        Error::InvalidBinaryFormat(_) => info(INVALID_BINARY_REPRESENTATION, error.to_string()),
         Error::BadCopyData {
             message,
             line,

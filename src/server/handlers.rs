@@ -34,6 +34,11 @@ use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::response::NoticeResponse;
 
 use crate::ingest::copy::{CopyFormat, CopyIn};
+use crate::metrics::QueryKind;
+use pgwire::api::results::QueryResponse;
+use pgwire::types::format::FormatOptions;
+
+use super::fast_path;
 
 use super::errors::{
     FstoreErrorHandler, QueryContext, api_error_info, datafusion_error_info, to_pgwire,
@@ -217,6 +222,40 @@ impl FstoreService {
 }
 
 impl FstoreService {
+    /// Answers a recognised lookup from the online store.
+    fn run_lookup<C: ClientInfo>(
+        &self,
+        client: &C,
+        lookup: &Arc<fast_path::Lookup>,
+        bound: &fast_path::Bound<'_>,
+        result_format: &Format,
+    ) -> Result<Response, Error> {
+        let started = std::time::Instant::now();
+        let outcome =
+            fast_path::current(&self.database, lookup, bound.declared).and_then(|lookup| {
+                let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+                let kind = if lookup.is_vector() {
+                    QueryKind::OnlineVector
+                } else {
+                    QueryKind::OnlineLookup
+                };
+                Ok((kind, lookup.execute(bound, result_format, Some(options))?))
+            });
+        let (kind, rows) = match &outcome {
+            Ok((kind, (_, rows))) => (*kind, rows.len() as u64),
+            Err(_) if lookup.is_vector() => (QueryKind::OnlineVector, 0),
+            Err(_) => (QueryKind::OnlineLookup, 0),
+        };
+        self.database
+            .metrics()
+            .record(kind, started.elapsed(), rows, outcome.is_err());
+        let (_, (fields, rows)) = outcome?;
+        Ok(Response::Query(QueryResponse::new(
+            fields,
+            futures::stream::iter(rows.into_iter().map(Ok)),
+        )))
+    }
+
     async fn start_copy_in<C>(
         &self,
         client: &mut C,
@@ -393,6 +432,20 @@ impl SimpleQueryHandler for FstoreService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let _busy = self.in_flight.enter();
+        if fast_path::may_be_lookup(query)
+            && let Some(lookup) = fast_path::recognize_on(&self.database, query, &[])
+                .map_err(|e| to_pgwire(e, None))?
+        {
+            let response = self
+                .run_lookup(
+                    client,
+                    &Arc::new(lookup),
+                    &fast_path::Bound::NONE,
+                    &Format::UnifiedText,
+                )
+                .map_err(|e| to_pgwire(e, None))?;
+            return Ok(vec![response]);
+        }
         let statements = split_statements(query).map_err(|e| to_pgwire(e, None))?;
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
@@ -453,6 +506,18 @@ impl ExtendedQueryHandler for FstoreService {
     {
         let _busy = self.in_flight.enter();
         let (sql, planned) = &portal.statement.statement;
+        if let Some((_, plan)) = planned
+            && let Some(lookup) = fast_path::as_lookup(plan)
+        {
+            let bound = fast_path::Bound {
+                values: &portal.parameters,
+                format: &portal.parameter_format,
+                declared: &portal.statement.parameter_types,
+            };
+            return self
+                .run_lookup(client, lookup, &bound, &portal.result_column_format)
+                .map_err(|e| to_pgwire(e, None));
+        }
         if planned.is_some() || sql.trim().is_empty() {
             return ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows)
                 .await;
@@ -493,6 +558,13 @@ impl QueryParser for FstoreParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        if let Some(lookup) =
+            fast_path::recognize_on(&self.database, sql, types).map_err(|e| to_pgwire(e, None))?
+        {
+            let statement = lookup.statement.clone();
+            let plan = fast_path::LookupNode::plan(lookup).map_err(|e| to_pgwire(e, None))?;
+            return Ok(Some((sql.to_string(), Some((statement, plan)))));
+        }
         let statements = split_statements(sql).map_err(|e| to_pgwire(e, None))?;
         match statements.as_slice() {
             [] => self.inner.parse_sql(client, sql, types).await,
@@ -526,6 +598,11 @@ impl QueryParser for FstoreParser {
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        if let (_, Some((_, plan))) = statement
+            && let Some(lookup) = fast_path::as_lookup(plan)
+        {
+            return Ok(lookup.parameter_types());
+        }
         self.inner.get_parameter_types(statement)
     }
 
@@ -534,6 +611,14 @@ impl QueryParser for FstoreParser {
         statement: &Self::Statement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
+        if let (_, Some((_, plan))) = statement
+            && let Some(lookup) = fast_path::as_lookup(plan)
+        {
+            return fast_path::describe(
+                &lookup.schema,
+                column_format.unwrap_or(&Format::UnifiedText),
+            );
+        }
         self.inner.get_result_schema(statement, column_format)
     }
 }

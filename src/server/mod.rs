@@ -5,6 +5,7 @@
 
 pub mod copy_out;
 mod errors;
+pub mod fast_path;
 pub mod handlers;
 mod shutdown;
 
