@@ -646,6 +646,9 @@ impl Database {
             Arc::new(TimestampMicrosecondArray::from_iter_values(
                 views.iter().map(|v| v.created_at_micros),
             )),
+            Arc::new(StringArray::from_iter(
+                views.iter().map(|v| self.online_status(v)),
+            )),
         ];
         Ok(RecordBatch::try_new(schema, columns)
             .map_err(datafusion::error::DataFusionError::from)?)
@@ -715,6 +718,7 @@ fn feature_views_schema() -> SchemaRef {
             DataType::Timestamp(TimeUnit::Microsecond, None),
             false,
         ),
+        text("online_status", true),
     ]))
 }
 

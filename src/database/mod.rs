@@ -31,7 +31,7 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
 pub use ddl::{Outcome, StatementClass, classify};
-pub use feature_groups::{FS_SCHEMA, ONLINE_SCHEMA};
+pub use feature_groups::{FS_SCHEMA, ONLINE_SCHEMA, sql_type_name};
 
 use std::collections::BTreeMap;
 
@@ -61,6 +61,9 @@ pub struct Database {
     groups: std::sync::RwLock<BTreeMap<feature_groups::GroupKey, Arc<FeatureGroup>>>,
     views: Arc<FeatureViewRegistry>,
     metrics: crate::metrics::Metrics,
+    /// How each feature view version is served online (`fs.feature_views`).
+    online_view_status:
+        std::sync::RwLock<std::collections::HashMap<feature_views::ViewKey, String>>,
     /// Bumped whenever an `online.*` name changes meaning (see
     /// `online_serving`).
     online_generation: std::sync::atomic::AtomicU64,
@@ -85,6 +88,7 @@ impl Database {
             groups: std::sync::RwLock::new(BTreeMap::new()),
             views,
             metrics: crate::metrics::Metrics::default(),
+            online_view_status: Default::default(),
             online_generation: std::sync::atomic::AtomicU64::new(0),
             ddl_lock: tokio::sync::Mutex::new(()),
         });

@@ -84,6 +84,7 @@ impl Database {
         let source = match self.vector_source(def, view_schema)? {
             Ok(source) => source,
             Err(reason) => {
+                self.set_online_status(def, format!("not served online: {reason}"));
                 return Ok(vec![format!(
                     "feature view \"{}\" is not served online: {reason}",
                     def.versioned_name()
@@ -91,6 +92,7 @@ impl Database {
             }
         };
         let mut notices = Vec::new();
+        let mut served = Vec::new();
         for name in names {
             let taken = online.table_exist(&name)
                 && self
@@ -104,10 +106,38 @@ impl Database {
                 continue;
             }
             online.deregister_table(&name)?;
-            online.register_table(name, Arc::new(OnlineTableProvider::new(source.clone())))?;
+            online.register_table(
+                name.clone(),
+                Arc::new(OnlineTableProvider::new(source.clone())),
+            )?;
+            served.push(format!("{ONLINE_SCHEMA}.{name}"));
         }
+        self.set_online_status(
+            def,
+            if served.is_empty() {
+                "not served online: its online names are taken".into()
+            } else {
+                format!("served as {}", served.join(", "))
+            },
+        );
         self.bump_online_generation();
         Ok(notices)
+    }
+
+    fn set_online_status(&self, def: &FeatureViewDef, status: String) {
+        self.online_view_status
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((def.schema.clone(), def.name.clone(), def.version), status);
+    }
+
+    /// How a feature view version is served online, for `fs.feature_views`.
+    pub(super) fn online_status(&self, def: &FeatureViewDef) -> Option<String> {
+        self.online_view_status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(def.schema.clone(), def.name.clone(), def.version))
+            .cloned()
     }
 
     /// The feature view an `online.<name>` belongs to, if it is a view's.

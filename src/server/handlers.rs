@@ -222,6 +222,22 @@ impl FstoreService {
 }
 
 impl FstoreService {
+    /// Recognises a lookup; a statement refused while recognising (a key
+    /// that does not parse) counts as a failed lookup.
+    fn recognize_counted(
+        &self,
+        sql: &str,
+        declared: &[Option<Type>],
+    ) -> PgWireResult<Option<fast_path::Lookup>> {
+        let started = std::time::Instant::now();
+        fast_path::recognize_on(&self.database, sql, declared).map_err(|e| {
+            self.database
+                .metrics()
+                .record(QueryKind::OnlineLookup, started.elapsed(), 0, true);
+            to_pgwire(e, None)
+        })
+    }
+
     /// Answers a recognised lookup from the online store.
     fn run_lookup<C: ClientInfo>(
         &self,
@@ -433,8 +449,7 @@ impl SimpleQueryHandler for FstoreService {
     {
         let _busy = self.in_flight.enter();
         if fast_path::may_be_lookup(query)
-            && let Some(lookup) = fast_path::recognize_on(&self.database, query, &[])
-                .map_err(|e| to_pgwire(e, None))?
+            && let Some(lookup) = self.recognize_counted(query, &[])?
         {
             let response = self
                 .run_lookup(
@@ -456,28 +471,36 @@ impl SimpleQueryHandler for FstoreService {
                 query: statement.text,
                 char_offset: statement.char_offset,
             };
-            let routed =
-                route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))?;
-            match routed {
-                Route::Delegated(syntax) => {
-                    let delegated =
+            let started = std::time::Instant::now();
+            let mut kind = QueryKind::Statement;
+            let outcome = async {
+                let routed =
+                    route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))?;
+                match routed {
+                    Route::Delegated(syntax) => {
+                        kind = QueryKind::Query;
                         SimpleQueryHandler::do_query(self.inner.as_ref(), client, statement.text)
                             .await
-                            .map_err(|e| prefer_positioned(in_context(e, &context), syntax))?;
-                    responses.extend(delegated);
+                            .map_err(|e| prefer_positioned(in_context(e, &context), syntax))
+                    }
+                    Route::Rewritten(sql) => {
+                        kind = QueryKind::Query;
+                        SimpleQueryHandler::do_query(self.inner.as_ref(), client, &sql)
+                            .await
+                            .map_err(|e| in_context(e, &context))
+                    }
+                    other => Ok(vec![
+                        self.execute_routed(client, other)
+                            .await
+                            .map_err(|e| to_pgwire(e, Some(&context)))?,
+                    ]),
                 }
-                Route::Rewritten(sql) => {
-                    let delegated = SimpleQueryHandler::do_query(self.inner.as_ref(), client, &sql)
-                        .await
-                        .map_err(|e| in_context(e, &context))?;
-                    responses.extend(delegated);
-                }
-                other => responses.push(
-                    self.execute_routed(client, other)
-                        .await
-                        .map_err(|e| to_pgwire(e, Some(&context)))?,
-                ),
             }
+            .await;
+            self.database
+                .metrics()
+                .record(kind, started.elapsed(), 0, outcome.is_err());
+            responses.extend(outcome?);
         }
         Ok(responses)
     }
@@ -519,8 +542,16 @@ impl ExtendedQueryHandler for FstoreService {
                 .map_err(|e| to_pgwire(e, None));
         }
         if planned.is_some() || sql.trim().is_empty() {
-            return ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows)
-                .await;
+            let started = std::time::Instant::now();
+            let outcome =
+                ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows).await;
+            self.database.metrics().record(
+                QueryKind::Query,
+                started.elapsed(),
+                0,
+                outcome.is_err(),
+            );
+            return outcome;
         }
         let statements = split_statements(sql).map_err(|e| to_pgwire(e, None))?;
         let [statement] = statements.as_slice() else {
@@ -533,10 +564,18 @@ impl ExtendedQueryHandler for FstoreService {
             query: statement.text,
             char_offset: statement.char_offset,
         };
-        let routed = route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))?;
-        self.execute_routed(client, routed)
-            .await
-            .map_err(|e| to_pgwire(e, Some(&context)))
+        let started = std::time::Instant::now();
+        let outcome = match route(&self.database, statement) {
+            Ok(routed) => self.execute_routed(client, routed).await,
+            Err(e) => Err(e),
+        };
+        self.database.metrics().record(
+            QueryKind::Statement,
+            started.elapsed(),
+            0,
+            outcome.is_err(),
+        );
+        outcome.map_err(|e| to_pgwire(e, Some(&context)))
     }
 }
 

@@ -228,7 +228,7 @@ pub fn decode_value(
                     "bind parameter {parameter} is not valid UTF-8"
                 ))
             })?;
-            parse_text(text, kind, pg_type.name())
+            parse_text(text, kind, &crate::database::sql_type_name(pg_type))
         }
         FieldFormat::Binary => {
             let value = decode_binary(bytes, pg_type, parameter)?;
@@ -262,7 +262,7 @@ pub fn decode_array(
             parse_text_array(text)?
                 .into_iter()
                 .map(|e| {
-                    e.map(|text| parse_text(&text, kind, element.name()))
+                    e.map(|text| parse_text(&text, kind, &crate::database::sql_type_name(element)))
                         .transpose()
                 })
                 .collect()

@@ -21,7 +21,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use pgwire::api::Type;
 
 use super::params::{self, KeyKind, KeyValue};
-use crate::database::{ONLINE_SCHEMA, normalize_ident};
+use crate::database::{ONLINE_SCHEMA, normalize_ident, sql_type_name};
 use crate::error::{Error, Result};
 use crate::online::OnlineSource;
 
@@ -265,7 +265,7 @@ impl Recognizer<'_> {
     fn value(&mut self, expr: &Expr, key: usize, cast: Option<Type>) -> Recognized<ValueSource> {
         let kind = self.key_kinds[key];
         let type_name =
-            pg_type_of(&self.key_types[key]).map_or("key".to_string(), |t| t.name().to_string());
+            pg_type_of(&self.key_types[key]).map_or("key".to_string(), |t| sql_type_name(&t));
         match expr {
             Expr::Nested(inner) => self.value(inner, key, cast),
             Expr::Cast {
@@ -350,7 +350,7 @@ impl Recognizer<'_> {
                     return Ok(None);
                 };
                 let type_name = pg_type_of(&self.key_types[key])
-                    .map_or("key".to_string(), |t| t.name().to_string());
+                    .map_or("key".to_string(), |t| sql_type_name(&t));
                 let values = params::parse_text_array(s)?
                     .into_iter()
                     .map(|e| {
