@@ -24,7 +24,7 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Config {
             data_dir: data_dir.into(),
-            max_connections: 100,
+            max_connections: 1000,
             memory_limit_bytes: 2 << 30,
             allow_file_access: false,
             shutdown_grace: Duration::from_secs(10),

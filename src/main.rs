@@ -35,8 +35,10 @@ struct ServeArgs {
     /// authentication yet.
     #[arg(long, env = "FSTORE_LISTEN", default_value = "127.0.0.1:5433")]
     listen: SocketAddr,
-    /// Connections past this many are refused with SQLSTATE 53300.
-    #[arg(long, default_value_t = 100)]
+    /// Connections past this many are refused with SQLSTATE 53300. A
+    /// connection is a task with two buffers, not a process, so hundreds
+    /// are cheap.
+    #[arg(long, default_value_t = 1000)]
     max_connections: usize,
     /// Memory (MiB) that query operators may hold in total; a query that
     /// needs more fails with SQLSTATE 53200.
