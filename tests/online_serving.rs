@@ -330,7 +330,8 @@ async fn feature_view_vectors_join_latest_rows_from_several_groups() {
         .query(&vectors, &[&vec![3i64, 4, 2, 1]])
         .await
         .unwrap();
-    let got: Vec<(i64, Option<f64>, Option<i32>, Option<f64>)> = rows
+    type Vector = (i64, Option<f64>, Option<i32>, Option<f64>);
+    let got: Vec<Vector> = rows
         .iter()
         .map(|r| (r.get(0), r.get(2), r.get(3), r.get(4)))
         .collect();
