@@ -35,7 +35,14 @@ use pgwire::messages::response::NoticeResponse;
 
 use crate::ingest::copy::{CopyFormat, CopyIn};
 use crate::metrics::QueryKind;
+use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::results::QueryResponse;
+use pgwire::api::store::Entry;
+use pgwire::api::{DEFAULT_NAME, PgWireConnectionState};
+use pgwire::messages::data::{DataRow, RowDescription};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Describe, Execute, TARGET_TYPE_BYTE_PORTAL,
+};
 use pgwire::types::format::FormatOptions;
 
 use super::fast_path;
@@ -246,16 +253,32 @@ impl FstoreService {
         bound: &fast_path::Bound<'_>,
         result_format: &Format,
     ) -> Result<Response, Error> {
+        let (fields, rows) = self.run_lookup_rows(client, lookup, bound, result_format)?;
+        Ok(Response::Query(QueryResponse::new(
+            fields,
+            futures::stream::iter(rows.into_iter().map(Ok)),
+        )))
+    }
+
+    /// A lookup's RowDescription fields and DataRows, counted in the
+    /// metrics.
+    fn run_lookup_rows<C: ClientInfo>(
+        &self,
+        client: &C,
+        lookup: &Arc<fast_path::Lookup>,
+        bound: &fast_path::Bound<'_>,
+        result_format: &Format,
+    ) -> Result<(Arc<Vec<FieldInfo>>, Vec<DataRow>), Error> {
         let started = std::time::Instant::now();
         let outcome =
             fast_path::current(&self.database, lookup, bound.declared).and_then(|lookup| {
-                let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+                let options = FormatOptions::from_client_metadata(client.metadata());
                 let kind = if lookup.is_vector() {
                     QueryKind::OnlineVector
                 } else {
                     QueryKind::OnlineLookup
                 };
-                Ok((kind, lookup.execute(bound, result_format, Some(options))?))
+                Ok((kind, lookup.execute(bound, result_format, &options)?))
             });
         let (kind, rows) = match &outcome {
             Ok((kind, (_, rows))) => (*kind, rows.len() as u64),
@@ -265,11 +288,8 @@ impl FstoreService {
         self.database
             .metrics()
             .record(kind, started.elapsed(), rows, outcome.is_err());
-        let (_, (fields, rows)) = outcome?;
-        Ok(Response::Query(QueryResponse::new(
-            fields,
-            futures::stream::iter(rows.into_iter().map(Ok)),
-        )))
+        let (_, fields_and_rows) = outcome?;
+        Ok(fields_and_rows)
     }
 
     async fn start_copy_in<C>(
@@ -513,6 +533,124 @@ impl ExtendedQueryHandler for FstoreService {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
+    }
+
+    /// pgwire's Bind, except that BindComplete is buffered like the rest of
+    /// the response until Sync or Flush, as Postgres does: a flush per
+    /// message costs a write and a client wake-up each, which at lookup
+    /// rates is most of the time spent.
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) => {
+                if !message.parameters.is_empty() {
+                    return Err(PgWireError::UserError(Box::new(
+                        pgwire::error::ErrorInfo::new(
+                            "ERROR".to_owned(),
+                            "08P01".to_owned(),
+                            format!(
+                                "bind message supplies {} parameters, but prepared statement \"{statement_name}\" requires 0",
+                                message.parameters.len()
+                            ),
+                        ),
+                    )));
+                }
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client
+            .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// Describing a lookup's portal buffers its RowDescription (see
+    /// `on_bind`); everything else is pgwire's.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == TARGET_TYPE_BYTE_PORTAL
+            && let Some(Entry::Value(portal)) = client
+                .portal_store()
+                .get_portal(message.name.as_deref().unwrap_or(DEFAULT_NAME))
+            && let (_, Some((_, plan))) = &portal.statement.statement
+            && let Some(lookup) = fast_path::as_lookup(plan)
+        {
+            let fields = lookup.fields(&portal.result_column_format)?;
+            client
+                .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
+                    fields.iter().map(Into::into).collect(),
+                )))
+                .await?;
+            return Ok(());
+        }
+        self._on_describe(client, message).await
+    }
+
+    /// Executing a lookup's portal writes its DataRows and CommandComplete
+    /// into the connection's buffer directly, without a row stream; other
+    /// portals, and lookups fetched a few rows at a time, go through
+    /// pgwire's portal machinery.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let portal_name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if message.max_rows == 0
+            && matches!(client.state(), PgWireConnectionState::ReadyForQuery)
+            && let Some(Entry::Value(portal)) = client.portal_store().get_portal(portal_name)
+            && let (_, Some((_, plan))) = &portal.statement.statement
+            && let Some(lookup) = fast_path::as_lookup(plan)
+        {
+            let _busy = self.in_flight.enter();
+            let state = portal.state();
+            let mut state = state.lock().await;
+            // Executing a finished portal again returns no rows, as in
+            // Postgres.
+            let rows = if matches!(*state, PortalExecutionState::Initial) {
+                let bound = fast_path::Bound {
+                    values: &portal.parameters,
+                    format: &portal.parameter_format,
+                    declared: &portal.statement.parameter_types,
+                };
+                let (_, rows) = self
+                    .run_lookup_rows(client, lookup, &bound, &portal.result_column_format)
+                    .map_err(|e| to_pgwire(e, None))?;
+                *state = PortalExecutionState::Finished;
+                rows
+            } else {
+                Vec::new()
+            };
+            let count = rows.len();
+            for row in rows {
+                client.feed(PgWireBackendMessage::DataRow(row)).await?;
+            }
+            let tag = Tag::new("SELECT").with_rows(count);
+            client
+                .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                .await?;
+            return Ok(());
+        }
+        self._on_execute(client, message).await
     }
 
     async fn do_query<C>(

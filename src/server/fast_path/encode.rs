@@ -3,9 +3,6 @@
 //! with pgwire's encoders, so both paths put the same bytes on the wire
 //! (text and binary formats).
 
-use std::str::FromStr;
-use std::sync::Arc;
-
 use chrono::{DateTime, NaiveDate};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
@@ -15,22 +12,16 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 use rust_decimal::Decimal;
+use std::str::FromStr;
 
 use crate::online::codec::le_bytes;
 
 /// How one output column is written.
 #[derive(Debug, Clone)]
-struct Column {
+pub struct Column {
     source: usize,
     data_type: DataType,
     timezone: Option<Tz>,
-}
-
-/// Encodes rows of one lookup's projection in the portal's result formats.
-pub struct RowWriter {
-    fields: Arc<Vec<FieldInfo>>,
-    columns: Vec<Column>,
-    encoder: DataRowEncoder,
 }
 
 /// The RowDescription of `schema` in `format`, as the DataFusion path
@@ -43,66 +34,48 @@ fn internal(message: String) -> PgWireError {
     PgWireError::ApiError(Box::new(crate::error::Error::Internal(message)))
 }
 
-impl RowWriter {
-    /// `projection[i]` is the source column of output column `i`, whose
-    /// Arrow field is `schema.field(i)`.
-    pub fn new(
-        schema: &Schema,
-        projection: &[usize],
-        format: &Format,
-        options: Option<Arc<FormatOptions>>,
-    ) -> PgWireResult<Self> {
-        let mut fields = describe(schema, format)?;
-        if let Some(options) = options {
-            fields = fields
-                .into_iter()
-                .map(|f| f.with_format_options(options.clone()))
-                .collect();
-        }
-        let fields = Arc::new(fields);
-        let columns = projection
-            .iter()
-            .zip(schema.fields())
-            .map(|(&source, field)| {
-                let timezone = match field.data_type() {
-                    DataType::Timestamp(_, Some(tz)) => Some(
-                        Tz::from_str(tz).map_err(|e| internal(format!("time zone {tz}: {e}")))?,
-                    ),
-                    _ => None,
-                };
-                Ok(Column {
-                    source,
-                    data_type: field.data_type().clone(),
-                    timezone,
-                })
+/// The encoders of a projection: `projection[i]` is the source column of
+/// output column `i`, whose Arrow field is `schema.field(i)`.
+pub fn columns(schema: &Schema, projection: &[usize]) -> PgWireResult<Vec<Column>> {
+    projection
+        .iter()
+        .zip(schema.fields())
+        .map(|(&source, field)| {
+            let timezone = match field.data_type() {
+                DataType::Timestamp(_, Some(tz)) => {
+                    Some(Tz::from_str(tz).map_err(|e| internal(format!("time zone {tz}: {e}")))?)
+                }
+                _ => None,
+            };
+            Ok(Column {
+                source,
+                data_type: field.data_type().clone(),
+                timezone,
             })
-            .collect::<PgWireResult<Vec<_>>>()?;
-        Ok(RowWriter {
-            encoder: DataRowEncoder::new(fields.clone()),
-            fields,
-            columns,
         })
-    }
+        .collect()
+}
 
-    pub fn fields(&self) -> Arc<Vec<FieldInfo>> {
-        self.fields.clone()
+/// One DataRow from a row's stored column values.
+pub fn write_row(
+    encoder: &mut DataRowEncoder,
+    columns: &[Column],
+    fields: &[FieldInfo],
+    options: &FormatOptions,
+    values: &[Option<&[u8]>],
+) -> PgWireResult<DataRow> {
+    for (column, field) in columns.iter().zip(fields) {
+        let value = values.get(column.source).copied().flatten();
+        encode(
+            encoder,
+            column,
+            value,
+            field.datatype(),
+            field.format(),
+            options,
+        )?;
     }
-
-    /// One DataRow from a row's stored column values.
-    pub fn write(&mut self, values: &[Option<&[u8]>]) -> PgWireResult<DataRow> {
-        for (column, field) in self.columns.iter().zip(self.fields.iter()) {
-            let value = values.get(column.source).copied().flatten();
-            encode(
-                &mut self.encoder,
-                column,
-                value,
-                field.datatype(),
-                field.format(),
-                field.format_options(),
-            )?;
-        }
-        Ok(self.encoder.take_row())
-    }
+    Ok(encoder.take_row())
 }
 
 fn encode(

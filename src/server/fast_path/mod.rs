@@ -28,7 +28,7 @@ use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::logical_expr::{Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
-use pgwire::api::results::FieldInfo;
+use pgwire::api::results::{DataRowEncoder, FieldInfo};
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
@@ -253,23 +253,48 @@ impl Lookup {
         Ok(keys)
     }
 
+    /// The RowDescription fields in `format` (cached for the unified
+    /// formats every driver uses).
+    pub fn fields(&self, format: &Format) -> pgwire::error::PgWireResult<Arc<Vec<FieldInfo>>> {
+        let cached = match format {
+            Format::UnifiedText => &self.text_fields,
+            Format::UnifiedBinary => &self.binary_fields,
+            Format::Individual(_) => return Ok(Arc::new(describe(&self.schema, format)?)),
+        };
+        if let Some(fields) = cached.get() {
+            return Ok(fields.clone());
+        }
+        let fields = Arc::new(describe(&self.schema, format)?);
+        Ok(cached.get_or_init(|| fields).clone())
+    }
+
+    fn encoders(&self) -> pgwire::error::PgWireResult<&[encode::Column]> {
+        if let Some(columns) = self.columns.get() {
+            return Ok(columns);
+        }
+        let columns = encode::columns(&self.schema, &self.projection)?;
+        Ok(self.columns.get_or_init(|| columns))
+    }
+
     /// Runs the lookup: the RowDescription fields and the DataRows.
     pub fn execute(
         &self,
         bound: &Bound<'_>,
         result_format: &Format,
-        options: Option<Arc<FormatOptions>>,
+        options: &FormatOptions,
     ) -> Result<(Arc<Vec<FieldInfo>>, Vec<DataRow>)> {
         let keys = self.encoded_keys(bound)?;
-        let mut writer =
-            encode::RowWriter::new(&self.schema, &self.projection, result_format, options)
-                .map_err(|e| Error::Internal(e.to_string()))?;
+        let pg =
+            |e: pgwire::error::PgWireError| Error::Internal(format!("encoding an online row: {e}"));
+        let fields = self.fields(result_format).map_err(pg)?;
+        let columns = self.encoders().map_err(pg)?;
+        let mut encoder = DataRowEncoder::new(fields.clone());
         let limit = self.limit.unwrap_or(usize::MAX);
         let mut rows = Vec::with_capacity(keys.len().min(limit));
         let mut failure = None;
         self.source.lookup(&keys, |values| {
             if rows.len() < limit {
-                match writer.write(values) {
+                match encode::write_row(&mut encoder, columns, &fields, options, values) {
                     Ok(row) => rows.push(row),
                     Err(e) => failure = Some(e),
                 }
@@ -277,9 +302,9 @@ impl Lookup {
             Ok(())
         })?;
         if let Some(e) = failure {
-            return Err(Error::Internal(format!("encoding an online row: {e}")));
+            return Err(pg(e));
         }
-        Ok((writer.fields(), rows))
+        Ok((fields, rows))
     }
 }
 

@@ -9,7 +9,7 @@
 //! else returns `None` and goes to DataFusion, which answers it correctly,
 //! just not as fast.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{
@@ -19,6 +19,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use pgwire::api::Type;
+use pgwire::api::results::FieldInfo;
 
 use super::params::{self, KeyKind, KeyValue};
 use crate::database::{ONLINE_SCHEMA, normalize_ident, sql_type_name};
@@ -74,6 +75,9 @@ pub struct Lookup {
     pub limit: Option<usize>,
     /// The online catalog generation this was recognised against.
     pub generation: u64,
+    pub(super) text_fields: OnceLock<Arc<Vec<FieldInfo>>>,
+    pub(super) binary_fields: OnceLock<Arc<Vec<FieldInfo>>>,
+    pub(super) columns: OnceLock<Vec<super::encode::Column>>,
 }
 
 impl Lookup {
@@ -654,5 +658,8 @@ pub fn recognize(
         parameters,
         limit,
         generation,
+        text_fields: OnceLock::new(),
+        binary_fields: OnceLock::new(),
+        columns: OnceLock::new(),
     }))
 }
