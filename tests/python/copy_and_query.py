@@ -1,6 +1,7 @@
 """Drives fstore with psycopg 3: DDL, a parameterised INSERT, COPY FROM STDIN
 through cursor.copy(), reads from the offline and online stores in text and
-binary formats, and an error caught by SQLSTATE.
+binary formats, online feature vectors through the fast path, and errors
+caught by SQLSTATE.
 
 Usage: python copy_and_query.py PORT
 """
@@ -86,6 +87,28 @@ with psycopg.connect(f"host=127.0.0.1 port={port} dbname=fstore user=py", autoco
     with cur.copy("COPY buys_td (user_id, split) TO STDOUT (FORMAT csv, HEADER)") as copy:
         text = b"".join(bytes(chunk) for chunk in copy).decode()
     assert text.splitlines()[0] == "user_id,split" and len(text.splitlines()) == total + 1
+
+    # Online feature vectors from Python (the wire fast path), prepared
+    # server-side, parameters in text; then binary results.
+    for _ in range(3):
+        cur.execute(
+            "SELECT user_id, amount, rating FROM online.buys WHERE user_id = ANY(%s)",
+            ([7, 424242, 1],),
+            prepare=True,
+        )
+        got = cur.fetchall()
+        assert [r[0] for r in got] == [7, 1], got
+    bcur.execute("SELECT * FROM online.buys WHERE user_id = %s", (1,), prepare=True)
+    vector = bcur.fetchone()
+    assert [d.name for d in bcur.description] == ["user_id", "at", "amount", "rating"]
+    assert vector[0] == 1 and isinstance(vector[1], datetime), vector
+    cur.execute("SELECT calls FROM fs.metrics WHERE query_kind = 'online_vector'")
+    assert cur.fetchone()[0] == 4
+    try:
+        cur.execute("SELECT * FROM online.purchases WHERE user_id = %s", ("seven",))
+        raise AssertionError("a key that is not a bigint was accepted")
+    except errors.InvalidTextRepresentation as e:
+        assert "bigint" in str(e), e
 
     try:
         cur.execute("SELECT * FROM nowhere")
