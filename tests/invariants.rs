@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::TestServer;
+use common::Harness;
 use futures::SinkExt;
 use proptest::prelude::*;
 
@@ -52,22 +52,9 @@ fn timestamp(day: i64) -> String {
     format!("2026-01-{:02} 00:00:00", day + 1)
 }
 
-struct Harness {
-    runtime: tokio::runtime::Runtime,
-    server: TestServer,
-}
-
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = runtime.block_on(TestServer::start());
-        Harness { runtime, server }
-    })
+    HARNESS.get_or_init(Harness::start)
 }
 
 async fn online_rows(client: &tokio_postgres::Client, group: &str) -> Vec<(i64, String, i64)> {

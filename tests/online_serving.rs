@@ -8,10 +8,9 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{TestServer, sqlstate};
+use common::{TestServer, simple_rows, sqlstate};
 use futures::SinkExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::types::Type;
 
 async fn lookups_calls(client: &tokio_postgres::Client, kind: &str) -> i64 {
@@ -116,26 +115,13 @@ async fn prepared_lookups_decode_parameters_and_encode_both_formats() {
     );
 
     // Text results, equal to the DataFusion path's text.
-    let text = |messages: Vec<SimpleQueryMessage>| -> Vec<Vec<Option<String>>> {
-        messages
-            .into_iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_string))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect()
-    };
-    let fast_text = text(
+    let fast_text = simple_rows(
         client
             .simple_query("SELECT * FROM online.customers WHERE id IN (2, 1)")
             .await
             .unwrap(),
     );
-    let slow_text = text(
+    let slow_text = simple_rows(
         client
             .simple_query(
                 "SELECT * FROM (SELECT * FROM online.customers) s WHERE id IN (2, 1) ORDER BY id DESC",

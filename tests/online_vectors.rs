@@ -10,25 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::TestServer;
+use common::Harness;
 use proptest::prelude::*;
 
-struct Shared {
-    runtime: tokio::runtime::Runtime,
-    server: TestServer,
-}
-
-fn shared() -> &'static Shared {
-    static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = runtime.block_on(TestServer::start());
-        Shared { runtime, server }
-    })
+fn shared() -> &'static Harness {
+    static SHARED: OnceLock<Harness> = OnceLock::new();
+    SHARED.get_or_init(Harness::start)
 }
 
 static CASE: AtomicUsize = AtomicUsize::new(0);

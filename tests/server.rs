@@ -4,23 +4,8 @@
 
 mod common;
 
-use common::{TestServer, sqlstate};
-use tokio_postgres::SimpleQueryMessage;
+use common::{TestServer, simple_rows, sqlstate};
 use tokio_postgres::error::ErrorPosition;
-
-fn simple_rows(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
-    messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn extended_protocol_binds_parameters_and_returns_typed_binary_values() {

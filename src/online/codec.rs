@@ -48,26 +48,38 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Whether a column of this type can be part of a primary key.
 pub fn key_type_supported(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
+    key_kind(data_type).is_some()
+}
+
+/// What kind of value a primary-key column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Int,
+    Bool,
+    Text,
+    Bytes,
+    Date,
+    Timestamp,
+}
+
+/// The kind of a key column's type; `None` for types keys cannot have.
+pub fn key_kind(data_type: &DataType) -> Option<KeyKind> {
+    Some(match data_type {
         DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Boolean
-            | DataType::Utf8
-            | DataType::Utf8View
-            | DataType::LargeUtf8
-            | DataType::Binary
-            | DataType::BinaryView
-            | DataType::LargeBinary
-            | DataType::Date32
-            | DataType::Timestamp(_, _)
-    )
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => KeyKind::Int,
+        DataType::Boolean => KeyKind::Bool,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => KeyKind::Text,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => KeyKind::Bytes,
+        DataType::Date32 => KeyKind::Date,
+        DataType::Timestamp(_, _) => KeyKind::Timestamp,
+        _ => return None,
+    })
 }
 
 /// Whether a column of this type can be stored in the online store.

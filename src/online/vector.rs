@@ -22,7 +22,9 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::source::{OnlineGroup, VectorJoin, VectorPlan};
+use crate::database::normalize_ident;
 use crate::sql::asof::{INNER_MARKER, LEFT_MARKER};
+use crate::sql::ast::conjuncts;
 
 /// A feature group as a view's query names it.
 #[derive(Debug, Clone)]
@@ -40,35 +42,11 @@ struct Relation {
     group: OnlineGroup,
 }
 
-fn ident_name(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
-    if ident.quote_style.is_some() {
-        ident.value.clone()
-    } else {
-        ident.value.to_lowercase()
-    }
-}
-
 fn object_parts(name: &ObjectName) -> Vec<String> {
     name.0
         .iter()
-        .filter_map(|part| part.as_ident().map(ident_name))
+        .filter_map(|part| part.as_ident().map(normalize_ident))
         .collect()
-}
-
-fn conjuncts(expr: &Expr) -> Vec<&Expr> {
-    match expr {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            let mut out = conjuncts(left);
-            out.extend(conjuncts(right));
-            out
-        }
-        Expr::Nested(inner) => conjuncts(inner),
-        other => vec![other],
-    }
 }
 
 /// Derives how `online.<view>` is assembled; `Err` says why the view
@@ -128,7 +106,7 @@ pub fn plan_vector(
             relations.push(Relation {
                 alias: alias
                     .as_ref()
-                    .map(|a| ident_name(&a.name))
+                    .map(|a| normalize_ident(&a.name))
                     .unwrap_or_else(|| table.clone()),
                 input,
                 group,
@@ -257,7 +235,7 @@ fn resolve_column(relations: &[Relation], visible: usize, expr: &Expr) -> Option
     };
     match expr {
         Expr::Identifier(ident) => {
-            let column = ident_name(ident);
+            let column = normalize_ident(ident);
             let mut found = (0..visible).filter_map(|r| find(r, &column));
             let first = found.next()?;
             found.next().is_none().then_some(first)
@@ -266,9 +244,9 @@ fn resolve_column(relations: &[Relation], visible: usize, expr: &Expr) -> Option
             let [qualifier, column] = parts.as_slice() else {
                 return None;
             };
-            let alias = ident_name(qualifier);
+            let alias = normalize_ident(qualifier);
             let relation = relations[..visible].iter().position(|r| r.alias == alias)?;
-            find(relation, &ident_name(column))
+            find(relation, &normalize_ident(column))
         }
         Expr::Nested(inner) => resolve_column(relations, visible, inner),
         _ => None,

@@ -627,11 +627,7 @@ impl ExtendedQueryHandler for FstoreService {
             // Executing a finished portal again returns no rows, as in
             // Postgres.
             let rows = if matches!(*state, PortalExecutionState::Initial) {
-                let bound = fast_path::Bound {
-                    values: &portal.parameters,
-                    format: &portal.parameter_format,
-                    declared: &portal.statement.parameter_types,
-                };
+                let bound = fast_path::Bound::of(portal.as_ref());
                 let (_, rows) = self
                     .run_lookup_rows(client, lookup, &bound, &portal.result_column_format)
                     .map_err(|e| to_pgwire(e, None))?;
@@ -670,11 +666,7 @@ impl ExtendedQueryHandler for FstoreService {
         if let Some((_, plan)) = planned
             && let Some(lookup) = fast_path::as_lookup(plan)
         {
-            let bound = fast_path::Bound {
-                values: &portal.parameters,
-                format: &portal.parameter_format,
-                declared: &portal.statement.parameter_types,
-            };
+            let bound = fast_path::Bound::of(portal);
             return self
                 .run_lookup(client, lookup, &bound, &portal.result_column_format)
                 .map_err(|e| to_pgwire(e, None));

@@ -208,3 +208,24 @@ impl fmt::Display for CreateFeatureGroup {
         Ok(())
     }
 }
+
+/// The conjuncts of `expr` (`a AND (b AND c)` → `a, b, c`), parentheses
+/// removed.
+pub fn conjuncts(
+    expr: &datafusion::sql::sqlparser::ast::Expr,
+) -> Vec<&datafusion::sql::sqlparser::ast::Expr> {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr};
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut out = conjuncts(left);
+            out.extend(conjuncts(right));
+            out
+        }
+        Expr::Nested(inner) => conjuncts(inner),
+        other => vec![other],
+    }
+}

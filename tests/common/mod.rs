@@ -112,3 +112,36 @@ pub fn sqlstate(error: &tokio_postgres::Error) -> String {
         .map(|c| c.code().to_string())
         .unwrap_or_else(|| format!("no SQLSTATE: {error}"))
 }
+
+/// The rows of a simple-protocol response, as text.
+pub fn simple_rows(messages: Vec<tokio_postgres::SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One runtime and one server shared by every case of a property test.
+pub struct Harness {
+    pub runtime: tokio::runtime::Runtime,
+    pub server: TestServer,
+}
+
+impl Harness {
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(TestServer::start());
+        Harness { runtime, server }
+    }
+}

@@ -139,12 +139,20 @@ pub struct Bound<'a> {
     pub declared: &'a [Option<Type>],
 }
 
-impl Bound<'_> {
+impl<'a> Bound<'a> {
     pub const NONE: Bound<'static> = Bound {
         values: &[],
         format: &Format::UnifiedText,
         declared: &[],
     };
+
+    pub fn of<S>(portal: &'a pgwire::api::portal::Portal<S>) -> Self {
+        Bound {
+            values: &portal.parameters,
+            format: &portal.parameter_format,
+            declared: &portal.statement.parameter_types,
+        }
+    }
 }
 
 impl Lookup {

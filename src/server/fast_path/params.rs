@@ -7,42 +7,12 @@
 //! not parse is 22P02, binary data of the wrong shape 22P03.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
-use datafusion::arrow::datatypes::DataType;
 use pgwire::api::Type;
 use pgwire::api::results::FieldFormat;
 
 use crate::error::{Error, Result};
 use crate::online::codec::KeyPart;
-
-/// What kind of value a primary-key column holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    Int,
-    Bool,
-    Text,
-    Bytes,
-    Date,
-    Timestamp,
-}
-
-pub fn key_kind(data_type: &DataType) -> Option<KeyKind> {
-    Some(match data_type {
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32
-        | DataType::UInt64 => KeyKind::Int,
-        DataType::Boolean => KeyKind::Bool,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => KeyKind::Text,
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => KeyKind::Bytes,
-        DataType::Date32 => KeyKind::Date,
-        DataType::Timestamp(_, _) => KeyKind::Timestamp,
-        _ => return None,
-    })
-}
+pub use crate::online::codec::{KeyKind, key_kind};
 
 /// The kind of a Postgres scalar type, if a key can be compared with it.
 pub fn pg_kind(pg_type: &Type) -> Option<KeyKind> {
@@ -213,6 +183,12 @@ pub fn decode_binary(bytes: &[u8], pg_type: &Type, parameter: usize) -> Result<K
     Ok(value)
 }
 
+fn utf8(bytes: &[u8], parameter: usize) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|_| {
+        Error::InvalidTextRepresentation(format!("bind parameter {parameter} is not valid UTF-8"))
+    })
+}
+
 /// Decodes one parameter (or array element) for a key column of `kind`.
 pub fn decode_value(
     bytes: &[u8],
@@ -223,11 +199,7 @@ pub fn decode_value(
 ) -> Result<KeyValue> {
     match format {
         FieldFormat::Text => {
-            let text = std::str::from_utf8(bytes).map_err(|_| {
-                Error::InvalidTextRepresentation(format!(
-                    "bind parameter {parameter} is not valid UTF-8"
-                ))
-            })?;
+            let text = utf8(bytes, parameter)?;
             parse_text(text, kind, &crate::database::sql_type_name(pg_type))
         }
         FieldFormat::Binary => {
@@ -254,11 +226,7 @@ pub fn decode_array(
 ) -> Result<Vec<Option<KeyValue>>> {
     match format {
         FieldFormat::Text => {
-            let text = std::str::from_utf8(bytes).map_err(|_| {
-                Error::InvalidTextRepresentation(format!(
-                    "bind parameter {parameter} is not valid UTF-8"
-                ))
-            })?;
+            let text = utf8(bytes, parameter)?;
             parse_text_array(text)?
                 .into_iter()
                 .map(|e| {

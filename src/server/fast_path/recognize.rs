@@ -25,6 +25,7 @@ use super::params::{self, KeyKind, KeyValue};
 use crate::database::{ONLINE_SCHEMA, normalize_ident, sql_type_name};
 use crate::error::{Error, Result};
 use crate::online::OnlineSource;
+use crate::sql::ast::conjuncts;
 
 /// Where one value of a key comes from.
 #[derive(Debug, Clone)]
@@ -432,32 +433,6 @@ impl Recognizer<'_> {
             }
             _ => Ok(None),
         }
-    }
-}
-
-fn conjuncts(expr: &Expr) -> Vec<&Expr> {
-    match expr {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            let mut out = conjuncts(left);
-            out.extend(conjuncts(right));
-            out
-        }
-        Expr::Nested(inner)
-            if matches!(
-                inner.as_ref(),
-                Expr::BinaryOp {
-                    op: BinaryOperator::And,
-                    ..
-                }
-            ) =>
-        {
-            conjuncts(inner)
-        }
-        other => vec![other],
     }
 }
 
