@@ -139,7 +139,9 @@ python3 - "$WORK" "$ROWS" <<'PY'
 import sys
 work, rows = sys.argv[1], int(sys.argv[2])
 sets = "".join(f"\\set k{i} random(1, {rows})\n" for i in range(100))
-keys = ", ".join(f":k{i}" for i in range(100))
+# Typed elements: Postgres would read ARRAY[$1, …] of untyped parameters
+# as text[].
+keys = ", ".join(f":k{i}::bigint" for i in range(100))
 for name, table in (("many_fs", "online.features"), ("many_pg", "features")):
     with open(f"{work}/{name}.sql", "w") as f:
         f.write(sets + f"SELECT * FROM {table} WHERE id = ANY(ARRAY[{keys}]);\n")

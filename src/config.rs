@@ -18,6 +18,11 @@ pub struct Config {
     pub allow_file_access: bool,
     /// On SIGINT/SIGTERM, how long statements in flight may take to finish.
     pub shutdown_grace: Duration,
+    /// How many online feature-group versions the online store can hold
+    /// (LMDB named databases). Every read transaction allocates and clears
+    /// a slot per possible database, so a lower limit makes lookups faster;
+    /// it can be raised at any restart.
+    pub max_online_groups: u32,
 }
 
 impl Config {
@@ -28,6 +33,7 @@ impl Config {
             memory_limit_bytes: 2 << 30,
             allow_file_access: false,
             shutdown_grace: Duration::from_secs(10),
+            max_online_groups: 256,
         }
     }
 }

@@ -40,6 +40,11 @@ struct ServeArgs {
     /// are cheap.
     #[arg(long, default_value_t = 1000)]
     max_connections: usize,
+    /// How many online feature-group versions the online store can hold.
+    /// Each lookup's read transaction pays for every possible one, so keep
+    /// it near what you use; raising it takes a restart.
+    #[arg(long, default_value_t = 256)]
+    max_online_groups: u32,
     /// Memory (MiB) that query operators may hold in total; a query that
     /// needs more fails with SQLSTATE 53200.
     #[arg(long, default_value_t = 2048)]
@@ -65,6 +70,7 @@ async fn main() -> anyhow_free::Result {
     let mut config = Config::new(args.data_dir);
     config.max_connections = args.max_connections;
     config.memory_limit_bytes = args.memory_limit_mb << 20;
+    config.max_online_groups = args.max_online_groups;
     config.allow_file_access = args.allow_file_access;
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
 

@@ -511,3 +511,33 @@ async fn a_client_that_stops_reading_does_not_stall_others() {
         .expect("other clients were stalled by one that stopped reading");
     drop(slow);
 }
+
+#[tokio::test]
+async fn the_online_group_limit_is_a_clear_error_and_leaves_nothing_behind() {
+    let server = TestServer::start_with(|c| c.max_online_groups = 2).await;
+    let client = server.connect().await;
+    for name in ["first", "second"] {
+        client
+            .batch_execute(&format!(
+                "CREATE FEATURE GROUP {name} (k BIGINT NOT NULL, PRIMARY KEY (k))"
+            ))
+            .await
+            .unwrap();
+    }
+    let error = client
+        .batch_execute("CREATE FEATURE GROUP third (k BIGINT NOT NULL, PRIMARY KEY (k))")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "0A000", "{error}");
+    assert!(
+        error
+            .as_db_error()
+            .unwrap()
+            .message()
+            .contains("--max-online-groups")
+    );
+    client
+        .batch_execute("CREATE FEATURE GROUP third (k BIGINT NOT NULL, PRIMARY KEY (k)) OFFLINE")
+        .await
+        .unwrap();
+}

@@ -77,7 +77,10 @@ impl Database {
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::create_dir_all(tables_dir(&config.data_dir))?;
         let catalog = Catalog::open(&config.data_dir.join("catalog"))?;
-        let online = Arc::new(OnlineStore::open(&config.data_dir.join("online"))?);
+        let online = Arc::new(OnlineStore::open(
+            &config.data_dir.join("online"),
+            config.max_online_groups,
+        )?);
         let views = Arc::new(FeatureViewRegistry::default());
         let ctx = Arc::new(new_session_context(&config)?);
         let database = Arc::new(Database {

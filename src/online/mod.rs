@@ -40,6 +40,7 @@ pub(crate) type RowsDb = Database<'static, Bytes, Bytes>;
 
 pub struct OnlineStore {
     env: Env,
+    max_groups: u32,
     applied: Database<'static, Str, Bytes>,
     groups: Mutex<HashMap<String, RowsDb>>,
 }
@@ -57,7 +58,9 @@ fn db_name(storage_id: &str) -> String {
 }
 
 impl OnlineStore {
-    pub fn open(dir: &Path) -> Result<Self> {
+    /// Opens the store for at most `max_groups` online feature-group
+    /// versions (one named database each, plus `applied`).
+    pub fn open(dir: &Path, max_groups: u32) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         // SAFETY: this process owns the data directory; the environment is
         // opened once per `Database` and LMDB's lock file guards other
@@ -65,7 +68,9 @@ impl OnlineStore {
         let env = unsafe {
             EnvOpenOptions::new()
                 .map_size(ONLINE_MAP_SIZE)
-                .max_dbs(16_384)
+                // LMDB allocates and zeroes a slot per possible database
+                // in every transaction: this bound is paid on each lookup.
+                .max_dbs(max_groups.saturating_add(1))
                 .max_readers(1_024)
                 .open(dir)?
         };
@@ -78,6 +83,7 @@ impl OnlineStore {
             .unwrap_commit();
         Ok(OnlineStore {
             env,
+            max_groups,
             applied,
             groups: Mutex::new(HashMap::new()),
         })
@@ -98,6 +104,13 @@ impl OnlineStore {
                 opener
                     .create_database(wtxn, Some(&name))
                     .map(CommitOrAbort::<_, ()>::Commit)
+            })
+            .map_err(|e| match e {
+                heed::Error::Mdb(heed::MdbError::DbsFull) => Error::FeatureNotSupported(format!(
+                    "the online store holds at most {} online feature-group versions; restart the server with a larger --max-online-groups",
+                    self.max_groups
+                )),
+                other => Error::from(other),
             })?
             .unwrap_commit();
         groups.insert(storage_id.to_string(), db);

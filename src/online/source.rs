@@ -135,10 +135,25 @@ impl OnlineSource {
         let root = self.root();
         let rtxn = root.store.env.read_txn()?;
         let mut assembler = Assembler::new(self, now_micros());
-        for key in keys {
-            if let Some(bytes) = root.db.get(&rtxn, key)? {
-                assembler.emit(&rtxn, bytes, &mut visit)?;
+        if keys.len() <= 2 {
+            for key in keys {
+                if let Some(bytes) = root.db.get(&rtxn, key)? {
+                    assembler.emit(&rtxn, bytes, &mut visit)?;
+                }
             }
+            return Ok(());
+        }
+        // Many keys: search the B-tree in key order, where consecutive
+        // searches share the pages near the root and the leaves, then
+        // answer in the order asked.
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let mut found: Vec<Option<&[u8]>> = vec![None; keys.len()];
+        for index in order {
+            found[index] = root.db.get(&rtxn, &keys[index])?;
+        }
+        for bytes in found.into_iter().flatten() {
+            assembler.emit(&rtxn, bytes, &mut visit)?;
         }
         Ok(())
     }

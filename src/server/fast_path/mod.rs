@@ -28,7 +28,7 @@ use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::logical_expr::{Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
-use pgwire::api::results::{DataRowEncoder, FieldInfo};
+use pgwire::api::results::FieldInfo;
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
@@ -296,13 +296,13 @@ impl Lookup {
             |e: pgwire::error::PgWireError| Error::Internal(format!("encoding an online row: {e}"));
         let fields = self.fields(result_format).map_err(pg)?;
         let columns = self.encoders().map_err(pg)?;
-        let mut encoder = DataRowEncoder::new(fields.clone());
+        let mut buffer = encode::RowBuffer::default();
         let limit = self.limit.unwrap_or(usize::MAX);
         let mut rows = Vec::with_capacity(keys.len().min(limit));
         let mut failure = None;
         self.source.lookup(&keys, |values| {
             if rows.len() < limit {
-                match encode::write_row(&mut encoder, columns, &fields, options, values) {
+                match encode::write_row(&mut buffer, columns, &fields, options, values) {
                     Ok(row) => rows.push(row),
                     Err(e) => failure = Some(e),
                 }
