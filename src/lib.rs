@@ -15,7 +15,10 @@
 //! - [`catalog`]: the durable catalog of schemas, tables and views (LMDB).
 //! - [`offline`]: Delta Lake tables as DataFusion table providers, with
 //!   streaming, atomic appends.
-//! - [`online`]: the online store (LMDB) and `online.*` tables.
+//! - [`online`]: the online store (LMDB), `online.*` tables and what they
+//!   serve: a feature group's latest rows or a feature view's vectors.
+//! - [`metrics`]: per-query-kind counters and latency histograms
+//!   (`fs.metrics`).
 //! - [`featuregroup`]: a feature-group version's write path over both stores.
 //! - [`ingest`]: the one ingestion path and COPY parsing.
 //! - [`exec`]: physical operators DataFusion lacks (the AS OF join).
@@ -42,7 +45,10 @@
 //! 6. A query with `ASOF JOIN` is first rewritten by `sql::asof` so that
 //!    each AS OF join is a nested join; `planner::asof` turns it into an
 //!    `AsofJoinNode` and then [`exec::asof_join::AsofJoinExec`].
-//! 7. Any error travels back as [`error::Error`] or a DataFusion error and is
+//! 7. `SELECT … FROM online.<name> WHERE key = $1` never reaches
+//!    DataFusion: `server::fast_path` recognises it at Parse, and Execute
+//!    decodes the parameters, reads LMDB once and writes the DataRows.
+//! 8. Any error travels back as [`error::Error`] or a DataFusion error and is
 //!    mapped to a SQLSTATE in `server::errors`.
 
 pub mod catalog;
