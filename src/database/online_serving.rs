@@ -58,7 +58,6 @@ impl Database {
             })?;
             Some(VectorInput {
                 online: group.online_group().ok().flatten(),
-                primary_key: group.def.primary_key.clone(),
                 event_time: group.def.event_time.clone(),
                 display_name: group.qualified_name(),
             })

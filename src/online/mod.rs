@@ -143,31 +143,6 @@ impl OnlineStore {
             .unwrap_or(0))
     }
 
-    /// Looks up encoded keys; `None` where a key has no row.
-    pub fn get_many(&self, storage_id: &str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
-        let db = self.rows_db(storage_id)?;
-        let rtxn = self.env.read_txn()?;
-        keys.iter()
-            .map(|key| Ok(db.get(&rtxn, key)?.map(<[u8]>::to_vec)))
-            .collect()
-    }
-
-    /// Calls `visit` with every row of the group, in key order, inside one
-    /// read transaction (a consistent snapshot).
-    pub fn for_each(
-        &self,
-        storage_id: &str,
-        mut visit: impl FnMut(&[u8]) -> Result<()>,
-    ) -> Result<()> {
-        let db = self.rows_db(storage_id)?;
-        let rtxn = self.env.read_txn()?;
-        for item in db.iter(&rtxn)? {
-            let (_, value) = item?;
-            visit(value)?;
-        }
-        Ok(())
-    }
-
     /// Starts a write to `layout`'s group. Rows sent with
     /// [`OnlineWriter::apply`] become visible only at
     /// [`OnlineWriter::commit`]; dropping the writer aborts.

@@ -31,7 +31,6 @@ use crate::sql::ast::conjuncts;
 pub struct VectorInput {
     /// `None` when the group is offline only.
     pub online: Option<OnlineGroup>,
-    pub primary_key: Vec<String>,
     pub event_time: Option<String>,
     pub display_name: String,
 }

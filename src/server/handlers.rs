@@ -783,10 +783,9 @@ impl QueryParser for FstoreParser {
         if let (_, Some((_, plan))) = statement
             && let Some(lookup) = fast_path::as_lookup(plan)
         {
-            return fast_path::describe(
-                &lookup.schema,
-                column_format.unwrap_or(&Format::UnifiedText),
-            );
+            return lookup
+                .fields(column_format.unwrap_or(&Format::UnifiedText))
+                .map(|fields| fields.as_ref().clone());
         }
         self.inner.get_result_schema(statement, column_format)
     }
