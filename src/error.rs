@@ -70,6 +70,15 @@ pub enum Error {
     InsufficientPrivilege { message: String, hint: String },
     #[error("{0}")]
     InvalidParameter(String),
+    /// 25P01: a savepoint command outside a transaction block.
+    #[error("{0}")]
+    NoActiveTransaction(String),
+    /// 25P02: a statement in a transaction block that already failed.
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    InFailedTransaction,
+    /// 3B001
+    #[error("savepoint \"{0}\" does not exist")]
+    UndefinedSavepoint(String),
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
     #[error("offline store: {0}")]

@@ -315,7 +315,15 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn rename_relation(&self, schema: &str, old: &str, new: &str) -> Result<Relation> {
+    /// Renames a relation; a view's stored statement is replaced by
+    /// `definition` (its `CREATE VIEW` under the new name).
+    pub fn rename_relation(
+        &self,
+        schema: &str,
+        old: &str,
+        new: &str,
+        definition: Option<String>,
+    ) -> Result<Relation> {
         let mut wtxn = self.env.write_txn()?;
         let old_key = relation_key(schema, old);
         let new_key = relation_key(schema, new);
@@ -327,6 +335,9 @@ impl Catalog {
             return Err(Error::DuplicateTable(new.into()));
         }
         relation.name = new.into();
+        if definition.is_some() {
+            relation.definition = definition;
+        }
         self.relations.delete(&mut wtxn, &old_key)?;
         self.relations
             .put(&mut wtxn, &new_key, &serde_json::to_string(&relation)?)?;
@@ -456,7 +467,9 @@ mod tests {
             let catalog = Catalog::open(dir.path()).unwrap();
             catalog.create_relation(table("b")).unwrap();
             catalog.create_relation(table("a")).unwrap();
-            catalog.rename_relation(DEFAULT_SCHEMA, "b", "c").unwrap();
+            catalog
+                .rename_relation(DEFAULT_SCHEMA, "b", "c", None)
+                .unwrap();
         }
         let catalog = Catalog::open(dir.path()).unwrap();
         let names: Vec<_> = catalog

@@ -12,7 +12,7 @@ use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::prelude::DataFrame;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AlterTableOperation, ObjectType, RenameTableNameKind, SchemaName, Statement,
+    AlterTableOperation, Ident, ObjectName, ObjectType, RenameTableNameKind, SchemaName, Statement,
 };
 use pgwire::api::results::Tag;
 
@@ -477,18 +477,26 @@ impl Database {
             }
             return Err(Error::UndefinedTable(old.to_string()));
         };
-        if relation.kind != RelationKind::Table {
-            return Err(Error::FeatureNotSupported(format!(
-                "renaming the view \"{}\" is not supported yet",
-                old.name
-            )));
-        }
         let schema = self.schema_provider(&old.schema)?;
         if schema.table_exist(&new) || self.relation_name_taken_by_feature_group(&old.schema, &new)
         {
             return Err(Error::DuplicateTable(new));
         }
-        self.catalog.rename_relation(&old.schema, &old.name, &new)?;
+        // A view is restored at start-up by replaying its CREATE VIEW, so
+        // the stored statement must carry the new name.
+        let definition = match (&relation.kind, &relation.definition) {
+            (RelationKind::View, Some(definition)) => {
+                Some(renamed_view_definition(definition, &old.schema, &new)?)
+            }
+            (RelationKind::View, None) => {
+                return Err(Error::Internal(format!(
+                    "view {old} has no stored definition"
+                )));
+            }
+            (RelationKind::Table, _) => None,
+        };
+        self.catalog
+            .rename_relation(&old.schema, &old.name, &new, definition)?;
         if let Some(provider) = schema.deregister_table(&old.name)? {
             if let Some(offline) = provider.downcast_ref::<OfflineTableProvider>() {
                 let renamed = QualifiedName {
@@ -500,6 +508,28 @@ impl Database {
             schema.register_table(new, provider)?;
         }
         Ok(Outcome::tag("ALTER TABLE"))
+    }
+}
+
+/// `CREATE VIEW <schema>.<new> AS …` from a view's stored statement.
+fn renamed_view_definition(definition: &str, schema: &str, new: &str) -> Result<String> {
+    let mut statements = datafusion::sql::parser::DFParser::parse_sql(definition)?;
+    match statements.pop_front() {
+        Some(DfStatement::Statement(mut statement)) => {
+            if let Statement::CreateView(view) = statement.as_mut() {
+                view.name = ObjectName::from(vec![
+                    Ident::with_quote('"', schema),
+                    Ident::with_quote('"', new),
+                ]);
+                return Ok(statement.to_string());
+            }
+            Err(Error::Internal(format!(
+                "a stored view definition is not CREATE VIEW: {definition}"
+            )))
+        }
+        _ => Err(Error::Internal(format!(
+            "a stored view definition is not CREATE VIEW: {definition}"
+        ))),
     }
 }
 

@@ -40,6 +40,9 @@ pub const QUERY_CANCELED: &str = "57014";
 pub const INVALID_PARAMETER_VALUE: &str = "22023";
 pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
 pub const IO_ERROR: &str = "58030";
+pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
+pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 pub const INTERNAL_ERROR: &str = "XX000";
 
 fn info(code: &str, message: impl Into<String>) -> ErrorInfo {
@@ -127,6 +130,13 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             i
         }
         Error::InvalidParameter(_) => info(INVALID_PARAMETER_VALUE, error.to_string()),
+        Error::NoActiveTransaction(_) => info(NO_ACTIVE_SQL_TRANSACTION, error.to_string()),
+        Error::InFailedTransaction => {
+            let mut i = info(IN_FAILED_SQL_TRANSACTION, error.to_string());
+            i.hint = Some("ROLLBACK, or ROLLBACK TO SAVEPOINT, ends the failed part.".into());
+            i
+        }
+        Error::UndefinedSavepoint(_) => info(INVALID_SAVEPOINT_SPECIFICATION, error.to_string()),
         Error::DataFusion(e) => datafusion_error_info(e, context),
         Error::Delta(e) => match delta_inner_datafusion(e) {
             Some(inner) => datafusion_error_info(inner, context),

@@ -40,6 +40,7 @@ use pgwire::api::results::QueryResponse;
 use pgwire::api::store::Entry;
 use pgwire::api::{DEFAULT_NAME, PgWireConnectionState};
 use pgwire::messages::data::{DataRow, RowDescription};
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, Execute, TARGET_TYPE_BYTE_PORTAL,
 };
@@ -51,6 +52,8 @@ use super::errors::{
     FstoreErrorHandler, QueryContext, api_error_info, datafusion_error_info, to_pgwire,
 };
 use super::shutdown::InFlight;
+use super::transactions;
+use pgwire::messages::response::TransactionStatus;
 use crate::database::{Database, StatementClass, classify};
 use crate::error::Error;
 use crate::sql::{FsStatement, Parsed, StatementText, parse_statement, split_statements};
@@ -128,6 +131,7 @@ impl NoopStartupHandler for FstoreStartup {
 
 /// Where one statement goes.
 enum Route {
+    Transaction(transactions::Control),
     Fstore(Box<FsStatement>),
     /// An fstore statement that reads the catalog, as plain SQL.
     Rewritten(String),
@@ -137,6 +141,9 @@ enum Route {
 }
 
 fn route(database: &Database, statement: &StatementText<'_>) -> Result<Route, Error> {
+    if let Some(control) = transactions::recognize(&statement.tokens) {
+        return Ok(Route::Transaction(control));
+    }
     let mut rewritten = crate::sql::rewrite_extensions(statement.text);
     let text = rewritten.as_deref().unwrap_or(statement.text);
     if let Some(expanded) = database.expand_feature_view_calls(text)? {
@@ -185,6 +192,13 @@ impl FstoreService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         match route {
+            Route::Transaction(control) => {
+                let applied = transactions::apply(client, &control)?;
+                if let Some(warning) = applied.warning {
+                    send_message(client, Severity::Warning, warning).await?;
+                }
+                Ok(applied.response)
+            }
             Route::Fstore(statement) if matches!(*statement, FsStatement::CopyFromStdin(_)) => {
                 self.start_copy_in(client, &statement).await
             }
@@ -413,10 +427,29 @@ where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
+    send_message(client, Severity::Notice, message).await
+}
+
+#[derive(Clone, Copy)]
+enum Severity {
+    Notice,
+    /// 01000
+    Warning,
+}
+
+async fn send_message<C>(client: &mut C, severity: Severity, message: String) -> Result<(), Error>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let (severity, code) = match severity {
+        Severity::Notice => ("NOTICE", "00000"),
+        Severity::Warning => ("WARNING", "01000"),
+    };
     let notice = NoticeResponse::new(vec![
-        (b'S', "NOTICE".into()),
-        (b'V', "NOTICE".into()),
-        (b'C', "00000".into()),
+        (b'S', severity.into()),
+        (b'V', severity.into()),
+        (b'C', code.into()),
         (b'M', message),
     ]);
     client
@@ -460,6 +493,19 @@ fn prefer_positioned(error: PgWireError, syntax: Option<Error>) -> PgWireError {
 
 #[async_trait]
 impl SimpleQueryHandler for FstoreService {
+    /// pgwire's, after restoring a failed block that a leading
+    /// `ROLLBACK TO SAVEPOINT` will recover (see `transactions`).
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        transactions::prepare_rollback_to_sql(client, &query.query);
+        self._on_query(client, query).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -471,6 +517,7 @@ impl SimpleQueryHandler for FstoreService {
         if fast_path::may_be_lookup(query)
             && let Some(lookup) = self.recognize_counted(query, &[])?
         {
+            transactions::check_not_failed(client).map_err(|e| to_pgwire(e, None))?;
             let response = self
                 .run_lookup(
                     client,
@@ -496,6 +543,9 @@ impl SimpleQueryHandler for FstoreService {
             let outcome = async {
                 let routed =
                     route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))?;
+                if !matches!(routed, Route::Transaction(_)) {
+                    transactions::check_not_failed(client).map_err(|e| to_pgwire(e, None))?;
+                }
                 match routed {
                     Route::Delegated(syntax) => {
                         kind = QueryKind::Query;
@@ -520,6 +570,9 @@ impl SimpleQueryHandler for FstoreService {
             self.database
                 .metrics()
                 .record(kind, started.elapsed(), 0, outcome.is_err());
+            if outcome.is_ok() && transactions::writes_data(&statement.tokens) {
+                transactions::note_write(client);
+            }
             responses.extend(outcome?);
         }
         Ok(responses)
@@ -615,6 +668,11 @@ impl ExtendedQueryHandler for FstoreService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let portal_name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if client.transaction_status() == TransactionStatus::Error
+            && let Some(Entry::Value(portal)) = client.portal_store().get_portal(portal_name)
+        {
+            transactions::prepare_rollback_to_sql(client, &portal.statement.statement.0);
+        }
         if message.max_rows == 0
             && matches!(client.state(), PgWireConnectionState::ReadyForQuery)
             && let Some(Entry::Value(portal)) = client.portal_store().get_portal(portal_name)
@@ -663,6 +721,10 @@ impl ExtendedQueryHandler for FstoreService {
     {
         let _busy = self.in_flight.enter();
         let (sql, planned) = &portal.statement.statement;
+        if client.transaction_status() == TransactionStatus::Error && !transactions::is_control(sql)
+        {
+            return Err(to_pgwire(Error::InFailedTransaction, None));
+        }
         if let Some((_, plan)) = planned
             && let Some(lookup) = fast_path::as_lookup(plan)
         {
@@ -681,6 +743,9 @@ impl ExtendedQueryHandler for FstoreService {
                 0,
                 outcome.is_err(),
             );
+            if outcome.is_ok() {
+                transactions::note_write_of(client, sql);
+            }
             return outcome;
         }
         let statements = split_statements(sql).map_err(|e| to_pgwire(e, None))?;
@@ -699,6 +764,9 @@ impl ExtendedQueryHandler for FstoreService {
             Ok(routed) => self.execute_routed(client, routed).await,
             Err(e) => Err(e),
         };
+        if outcome.is_ok() && transactions::writes_data(&statement.tokens) {
+            transactions::note_write(client);
+        }
         self.database.metrics().record(
             QueryKind::Statement,
             started.elapsed(),
@@ -753,7 +821,9 @@ impl QueryParser for FstoreParser {
                         .parse_sql(client, &rewritten, types)
                         .await
                         .map_err(|e| in_context(e, &context)),
-                    Route::Fstore(_) | Route::Managed(_) => Ok(Some((sql.to_string(), None))),
+                    Route::Fstore(_) | Route::Managed(_) | Route::Transaction(_) => {
+                        Ok(Some((sql.to_string(), None)))
+                    }
                 }
             }
             [_, second, ..] => Err(to_pgwire(

@@ -8,6 +8,7 @@ mod errors;
 pub mod fast_path;
 pub mod handlers;
 mod shutdown;
+mod transactions;
 
 use std::future::Future;
 use std::sync::Arc;
