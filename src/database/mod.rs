@@ -10,6 +10,7 @@ mod ddl;
 pub(crate) mod feature_groups;
 pub(crate) mod feature_views;
 mod online_serving;
+mod pg_catalog_overlay;
 mod training_datasets;
 
 pub use feature_views::FeatureViewRegistry;
@@ -61,6 +62,8 @@ pub struct Database {
     groups: std::sync::RwLock<BTreeMap<feature_groups::GroupKey, Arc<FeatureGroup>>>,
     views: Arc<FeatureViewRegistry>,
     metrics: crate::metrics::Metrics,
+    /// What pg_catalog adds about our relations (see `pg_catalog_overlay`).
+    catalog_facts: Arc<pg_catalog_overlay::CatalogFacts>,
     /// How each feature view version is served online (`fs.feature_views`).
     online_view_status:
         std::sync::RwLock<std::collections::HashMap<feature_views::ViewKey, String>>,
@@ -83,6 +86,8 @@ impl Database {
         )?);
         let views = Arc::new(FeatureViewRegistry::default());
         let ctx = Arc::new(new_session_context(&config)?);
+        let catalog_facts = pg_catalog_overlay::install(&ctx, DATABASE_NAME)?;
+        pg_catalog_overlay::load_types(&ctx, &catalog_facts).await?;
         let database = Arc::new(Database {
             config,
             ctx,
@@ -91,10 +96,12 @@ impl Database {
             groups: std::sync::RwLock::new(BTreeMap::new()),
             views,
             metrics: crate::metrics::Metrics::default(),
+            catalog_facts,
             online_view_status: Default::default(),
             online_generation: std::sync::atomic::AtomicU64::new(0),
             ddl_lock: tokio::sync::Mutex::new(()),
         });
+        database.attach_catalog_facts();
         let catalog_provider = database.catalog_provider()?;
         for reserved in [ONLINE_SCHEMA, FS_SCHEMA] {
             catalog_provider.register_schema(reserved, Arc::new(MemorySchemaProvider::new()))?;

@@ -95,6 +95,28 @@ impl Database {
         })
     }
 
+    /// The training dataset a relation name means: `name` (latest) or
+    /// `name_vN`.
+    pub(super) fn training_dataset_by_relation(
+        &self,
+        schema: &str,
+        relation: &str,
+    ) -> Result<Option<TrainingDatasetDef>> {
+        let defs = self
+            .catalog
+            .defs::<TrainingDatasetDef>(DefKind::TrainingDataset)?;
+        let latest = defs
+            .iter()
+            .rev()
+            .find(|d| d.schema == schema && d.name == relation);
+        Ok(latest
+            .or_else(|| {
+                defs.iter()
+                    .find(|d| d.schema == schema && d.versioned_name() == relation)
+            })
+            .cloned())
+    }
+
     pub(super) fn training_dataset_name_taken(&self, schema: &str, name: &str) -> Result<bool> {
         Ok(self
             .catalog
