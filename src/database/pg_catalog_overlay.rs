@@ -59,6 +59,8 @@ struct SeenRelation {
     schema: String,
     name: String,
     namespace: i32,
+    /// `r` table, `v` view, …
+    kind: String,
 }
 
 /// What fstore adds about one relation.
@@ -207,6 +209,8 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_class" => Extra::RecordRelations,
             "pg_description" => Extra::Descriptions,
             "pg_constraint" => Extra::PrimaryKeys,
+            "pg_tables" => Extra::Tables,
+            "pg_views" => Extra::Views,
             _ => return Ok(Some(inner)),
         };
         Ok(Some(Arc::new(OverlayTable {
@@ -227,6 +231,10 @@ enum Extra {
     RecordRelations,
     Descriptions,
     PrimaryKeys,
+    /// datafusion-pg-catalog lists views in `pg_tables`, and `pg_views`
+    /// holds only system views: both are corrected from `pg_class`.
+    Tables,
+    Views,
 }
 
 #[derive(Debug)]
@@ -272,6 +280,7 @@ impl OverlayTable {
             let oids = int32_column(batch, "oid")?;
             let names = utf8_column(batch, "relname")?;
             let spaces = int32_column(batch, "relnamespace")?;
+            let kinds = utf8_column(batch, "relkind")?;
             for row in 0..batch.num_rows() {
                 if let Some(schema) = namespaces.get(&spaces.value(row)) {
                     relations.insert(
@@ -280,6 +289,7 @@ impl OverlayTable {
                             schema: schema.clone(),
                             name: names[row].clone(),
                             namespace: spaces.value(row),
+                            kind: kinds[row].clone(),
                         },
                     );
                 }
@@ -309,8 +319,19 @@ impl OverlayTable {
                 schema,
                 name,
                 namespace,
+                kind,
             } = relation;
             if schema == PG_CATALOG || schema == "information_schema" {
+                continue;
+            }
+            if let Extra::Views = self.extra {
+                if kind == "v" {
+                    rows.push(HashMap::from([
+                        ("schemaname", ScalarValue::from(schema)),
+                        ("viewname", ScalarValue::from(name)),
+                        ("viewowner", ScalarValue::from("postgres")),
+                    ]));
+                }
                 continue;
             }
             let Some(facts) = self.facts.facts(&schema, &name) else {
@@ -368,6 +389,28 @@ impl OverlayTable {
         rows
     }
 
+    async fn tables_without_views(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        let views: std::collections::HashSet<(String, String)> = self
+            .facts
+            .relations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|r| r.kind == "v")
+            .map(|r| (r.schema.clone(), r.name.clone()))
+            .collect();
+        let mut kept = Vec::new();
+        for batch in scan_all(&self.inner, state).await? {
+            let schemas = utf8_column(&batch, "schemaname")?;
+            let names = utf8_column(&batch, "tablename")?;
+            let keep: datafusion::arrow::array::BooleanArray = (0..batch.num_rows())
+                .map(|row| Some(!views.contains(&(schemas[row].clone(), names[row].clone()))))
+                .collect();
+            kept.push(datafusion::arrow::compute::filter_record_batch(&batch, &keep)?);
+        }
+        Ok(kept)
+    }
+
     /// Column name → attribute number (1-based, as in `pg_attribute`).
     fn column_numbers(&self, schema: &str, name: &str) -> Option<HashMap<String, i16>> {
         let database = self.facts.database.get()?.upgrade()?;
@@ -403,7 +446,9 @@ impl TableProvider for OverlayTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let mut batches = self.record_relations(state).await?;
-        if !matches!(self.extra, Extra::RecordRelations) {
+        if let Extra::Tables = self.extra {
+            batches = self.tables_without_views(state).await?;
+        } else if !matches!(self.extra, Extra::RecordRelations) {
             batches = scan_all(&self.inner, state).await?;
             let rows = self.extra_rows();
             if !rows.is_empty() {
