@@ -1,6 +1,8 @@
-//! Real Python clients against the server: psycopg 3 (`tests/python/`).
-//! The test builds its own virtualenv from `tests/python/requirements.txt`
-//! on first use (under Cargo's test temp dir) and reuses it afterwards.
+//! Real Python clients against the server (`tests/python/`): psycopg 3,
+//! asyncpg, SQLAlchemy + pandas, and dbt building the feature pipeline in
+//! `sql/fraud`. The tests build one virtualenv from
+//! `tests/python/requirements.txt` on first use (under Cargo's test temp
+//! dir) and reuse it afterwards.
 
 mod common;
 
@@ -9,7 +11,14 @@ use std::process::Command;
 
 use common::TestServer;
 
+/// Builds the virtualenv once even when several tests ask at the same time.
+static PYTHON_ENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 fn python_env() -> PathBuf {
+    PYTHON_ENV.get_or_init(build_python_env).clone()
+}
+
+fn build_python_env() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let requirements = root.join("tests/python/requirements.txt");
     let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
@@ -63,4 +72,159 @@ async fn psycopg_copies_inserts_and_reads_both_stores() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("psycopg: ok"), "{stdout}");
+}
+
+/// Runs a script from `tests/python/` with the server's port; it prints
+/// `<name>: ok` when every check passed.
+async fn run_script(script: &str, server: &TestServer) -> String {
+    let python = tokio::task::spawn_blocking(python_env).await.unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let port = server.port().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python).arg(script).arg(port).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn asyncpg_sqlalchemy_pandas_and_transaction_blocks() {
+    let server = TestServer::start().await;
+    let stdout = run_script("drivers.py", &server).await;
+    assert!(stdout.contains("drivers: ok"), "{stdout}");
+}
+
+/// Runs `dbt <args>` in `project` against `server`.
+fn dbt(project: &Path, server_port: u16, args: &[&str]) -> String {
+    let python = python_env();
+    let dbt = python.with_file_name("dbt");
+    let output = Command::new(dbt)
+        .args(args)
+        .args(["--profiles-dir", "."])
+        .current_dir(project)
+        .env("FSTORE_PORT", server_port.to_string())
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .env("DO_NOT_TRACK", "1")
+        .output()
+        .expect("dbt");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "dbt {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Copies `sql/fraud` (without dbt's own output) so that runs do not write
+/// into the source tree.
+fn copy_dbt_project(to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/fraud");
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            if ["target", "logs", "dbt_packages"].contains(&name.to_str().unwrap_or("")) {
+                continue;
+            }
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &to.join(&name));
+            } else {
+                std::fs::copy(entry.path(), to.join(&name)).unwrap();
+            }
+        }
+    }
+    copy(&from, to);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dbt_builds_feature_groups_incrementally_and_they_serve_online() {
+    tokio::task::spawn_blocking(python_env).await.unwrap();
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("fraud");
+    copy_dbt_project(&project);
+    let port = server.port();
+    let run = |args: &'static [&'static str]| {
+        let project = project.clone();
+        tokio::task::spawn_blocking(move || dbt(&project, port, args))
+    };
+
+    let seeded = run(&["seed"]).await.unwrap();
+    assert!(seeded.contains("PASS=2"), "{seeded}");
+    let first = run(&["run"]).await.unwrap();
+    assert!(first.contains("PASS=4"), "{first}");
+
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!(count("SELECT count(*) FROM transaction_features").await, 6);
+    assert_eq!(count("SELECT count(*) FROM cardholder_features").await, 3);
+    let group = client
+        .query_one(
+            "SELECT online, primary_key, event_time, description FROM fs.feature_groups \
+             WHERE name = 'transaction_features'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(group.get::<_, bool>(0));
+    assert_eq!(group.get::<_, String>(1), "cc_num");
+    assert_eq!(group.get::<_, String>(2), "trans_ts");
+    assert_eq!(
+        group.get::<_, Option<String>>(3).as_deref(),
+        Some("Per-card transaction features, keyed by card number.")
+    );
+    let latest = client
+        .query_one(
+            "SELECT amount, category FROM online.transaction_features WHERE cc_num = $1",
+            &[&4001i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(latest.get::<_, f64>(0), 1500.0);
+    assert_eq!(latest.get::<_, String>(1), "electronics");
+
+    // New raw rows (one newer, one older than what is stored): the second
+    // run inserts only the newer one; a third run inserts nothing.
+    client
+        .batch_execute(
+            "INSERT INTO raw_transactions VALUES \
+             (7, 4002, '2026-01-06 10:00:00', 77.0, 'Travel', false), \
+             (8, 4003, '2025-12-01 10:00:00', 5.0, 'grocery', false)",
+        )
+        .await
+        .unwrap();
+    let second = run(&["run"]).await.unwrap();
+    assert!(second.contains("INSERT 0 1"), "{second}");
+    assert_eq!(count("SELECT count(*) FROM transaction_features").await, 7);
+    let third = run(&["run", "--select", "transaction_features"])
+        .await
+        .unwrap();
+    assert!(third.contains("INSERT 0 0"), "{third}");
+    assert_eq!(count("SELECT count(*) FROM transaction_features").await, 7);
+    let latest = client
+        .query_one(
+            "SELECT amount, category FROM online.transaction_features WHERE cc_num = $1",
+            &[&4002i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(latest.get::<_, f64>(0), 77.0);
+    assert_eq!(latest.get::<_, String>(1), "travel");
+
+    let tested = run(&["test"]).await.unwrap();
+    assert!(
+        tested.contains("PASS=11") && tested.contains("ERROR=0"),
+        "{tested}"
+    );
 }

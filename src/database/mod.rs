@@ -210,6 +210,7 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
     .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.add_optimizer_rule(Arc::new(crate::planner::asof::AsofFilterPushdown));
+    ctx.add_optimizer_rule(Arc::new(crate::planner::like_escape::LikeEscapeRewrite));
     setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| *e)?;
     ctx.register_udtf(
         crate::sql::time_travel::TIME_TRAVEL_FUNCTION,

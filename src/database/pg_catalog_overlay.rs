@@ -211,6 +211,12 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_constraint" => Extra::PrimaryKeys,
             "pg_tables" => Extra::Tables,
             "pg_views" => Extra::Views,
+            "pg_settings" => {
+                return Ok(Some(Arc::new(MemTable::try_new(
+                    inner.schema(),
+                    vec![vec![settings_batch(&inner.schema())?]],
+                )?)));
+            }
             _ => return Ok(Some(inner)),
         };
         Ok(Some(Arc::new(OverlayTable {
@@ -406,7 +412,9 @@ impl OverlayTable {
             let keep: datafusion::arrow::array::BooleanArray = (0..batch.num_rows())
                 .map(|row| Some(!views.contains(&(schemas[row].clone(), names[row].clone()))))
                 .collect();
-            kept.push(datafusion::arrow::compute::filter_record_batch(&batch, &keep)?);
+            kept.push(datafusion::arrow::compute::filter_record_batch(
+                &batch, &keep,
+            )?);
         }
         Ok(kept)
     }
@@ -463,7 +471,10 @@ impl TableProvider for OverlayTable {
 
 /// One batch in `schema` from rows given by column name; columns no row
 /// names are NULL, or zero/empty where the column cannot be NULL.
-fn batch_of(schema: &SchemaRef, rows: &[HashMap<&'static str, ScalarValue>]) -> Result<RecordBatch> {
+fn batch_of(
+    schema: &SchemaRef,
+    rows: &[HashMap<&'static str, ScalarValue>],
+) -> Result<RecordBatch> {
     let columns = schema
         .fields()
         .iter()
@@ -479,7 +490,9 @@ fn batch_of(schema: &SchemaRef, rows: &[HashMap<&'static str, ScalarValue>]) -> 
             };
             let null = ScalarValue::try_from(example.data_type())?;
             let array = ScalarValue::iter_to_array(
-                values.into_iter().map(|v| v.cloned().unwrap_or(null.clone())),
+                values
+                    .into_iter()
+                    .map(|v| v.cloned().unwrap_or(null.clone())),
             )?;
             Ok(cast(&array, field.data_type())?)
         })
@@ -506,6 +519,56 @@ fn utf8_column(batch: &RecordBatch, name: &str) -> Result<Vec<String>> {
     Ok((0..strings.len())
         .map(|i| strings.value(i).to_string())
         .collect())
+}
+
+/// The server's settings as `SHOW`, `current_setting()` and `pg_settings`
+/// report them.
+pub const SERVER_SETTINGS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("DateStyle", "ISO, MDY"),
+    ("default_transaction_isolation", "read committed"),
+    ("default_transaction_read_only", "off"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("IntervalStyle", "postgres"),
+    ("jit", "off"),
+    ("lc_collate", "en_US.UTF-8"),
+    ("lc_ctype", "en_US.UTF-8"),
+    ("max_identifier_length", "63"),
+    ("search_path", "\"$user\", public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", "15.0"),
+    ("server_version_num", "150000"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("TimeZone", "UTC"),
+    ("transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+];
+
+fn setting(name: &str) -> Option<&'static str> {
+    SERVER_SETTINGS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+fn settings_batch(schema: &SchemaRef) -> Result<RecordBatch> {
+    let rows: Vec<HashMap<&'static str, ScalarValue>> = SERVER_SETTINGS
+        .iter()
+        .map(|(name, value)| {
+            HashMap::from([
+                ("name", ScalarValue::from(*name)),
+                ("setting", ScalarValue::from(*value)),
+                ("reset_val", ScalarValue::from(*value)),
+                ("source", ScalarValue::from("default")),
+                ("context", ScalarValue::from("user")),
+                ("vartype", ScalarValue::from("string")),
+            ])
+        })
+        .collect();
+    batch_of(schema, &rows)
 }
 
 /// Relation names reachable without a schema: what name resolution does.
@@ -684,10 +747,49 @@ fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
             DataType::Boolean,
             Volatility::Stable,
             Arc::new(|args: &[ColumnarValue]| {
-                map_rows(args, DataType::Boolean, |_| ScalarValue::Boolean(Some(true)))
+                map_rows(args, DataType::Boolean, |_| {
+                    ScalarValue::Boolean(Some(true))
+                })
             }),
         ));
     }
+    // current_setting(name [, missing_ok]).
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "current_setting",
+        Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Utf8]),
+                TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+            ],
+            Volatility::Stable,
+        ),
+        DataType::Utf8,
+        Arc::new(|args: &[ColumnarValue]| {
+            let missing_ok = matches!(
+                args.get(1),
+                Some(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+            );
+            let arrays = ColumnarValue::values_to_arrays(&args[..1])?;
+            let names = cast(&arrays[0], &DataType::Utf8)?;
+            let names = names.as_string::<i32>();
+            let mut values = Vec::with_capacity(names.len());
+            for row in 0..names.len() {
+                let name = names.value(row);
+                match setting(name) {
+                    Some(value) => values.push(Some(value)),
+                    None if missing_ok => values.push(None),
+                    None => {
+                        return Err(DataFusionError::Plan(format!(
+                            "unrecognized configuration parameter \"{name}\""
+                        )));
+                    }
+                }
+            }
+            Ok(ColumnarValue::Array(Arc::new(
+                datafusion::arrow::array::StringArray::from(values),
+            )))
+        }),
+    )));
     // Columns carry no comments in fstore.
     udfs.push(create_udf(
         "col_description",

@@ -2,6 +2,7 @@
 //! to their physical operator.
 
 pub mod asof;
+pub mod like_escape;
 pub mod spine;
 
 use std::sync::Arc;

@@ -40,10 +40,10 @@ use pgwire::api::results::QueryResponse;
 use pgwire::api::store::Entry;
 use pgwire::api::{DEFAULT_NAME, PgWireConnectionState};
 use pgwire::messages::data::{DataRow, RowDescription};
-use pgwire::messages::simplequery::Query;
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, Execute, TARGET_TYPE_BYTE_PORTAL,
 };
+use pgwire::messages::simplequery::Query;
 use pgwire::types::format::FormatOptions;
 
 use super::fast_path;
@@ -53,10 +53,10 @@ use super::errors::{
 };
 use super::shutdown::InFlight;
 use super::transactions;
-use pgwire::messages::response::TransactionStatus;
 use crate::database::{Database, StatementClass, classify};
 use crate::error::Error;
 use crate::sql::{FsStatement, Parsed, StatementText, parse_statement, split_statements};
+use pgwire::messages::response::TransactionStatus;
 
 /// `DfSessionService`'s prepared-statement type, which we share so that its
 /// cursor and transaction hooks find the portal store they expect.

@@ -16,10 +16,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use datafusion::sql::sqlparser::tokenizer::Token;
 use pgwire::api::ClientInfo;
 use pgwire::api::results::{Response, Tag};
 use pgwire::messages::response::TransactionStatus;
-use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::error::Error;
 use crate::sql::split::starts_with_words;
@@ -248,18 +248,36 @@ mod tests {
     #[test]
     fn recognises_every_spelling() {
         assert_eq!(control("BEGIN"), Some(Control::Begin));
-        assert_eq!(control("begin transaction isolation level serializable"), Some(Control::Begin));
+        assert_eq!(
+            control("begin transaction isolation level serializable"),
+            Some(Control::Begin)
+        );
         assert_eq!(control("START TRANSACTION READ ONLY"), Some(Control::Begin));
         assert_eq!(control("commit work"), Some(Control::Commit));
         assert_eq!(control("END"), Some(Control::Commit));
         assert_eq!(control("abort"), Some(Control::Rollback));
         assert_eq!(control("ROLLBACK"), Some(Control::Rollback));
-        assert_eq!(control("SAVEPOINT \"_pg3_1\""), Some(Control::Savepoint("_pg3_1".into())));
-        assert_eq!(control("savepoint Sp"), Some(Control::Savepoint("sp".into())));
-        assert_eq!(control("RELEASE SAVEPOINT sp"), Some(Control::Release("sp".into())));
+        assert_eq!(
+            control("SAVEPOINT \"_pg3_1\""),
+            Some(Control::Savepoint("_pg3_1".into()))
+        );
+        assert_eq!(
+            control("savepoint Sp"),
+            Some(Control::Savepoint("sp".into()))
+        );
+        assert_eq!(
+            control("RELEASE SAVEPOINT sp"),
+            Some(Control::Release("sp".into()))
+        );
         assert_eq!(control("release sp"), Some(Control::Release("sp".into())));
-        assert_eq!(control("ROLLBACK TO SAVEPOINT sp"), Some(Control::RollbackTo("sp".into())));
-        assert_eq!(control("rollback work to sp"), Some(Control::RollbackTo("sp".into())));
+        assert_eq!(
+            control("ROLLBACK TO SAVEPOINT sp"),
+            Some(Control::RollbackTo("sp".into()))
+        );
+        assert_eq!(
+            control("rollback work to sp"),
+            Some(Control::RollbackTo("sp".into()))
+        );
         assert_eq!(control("SELECT 1"), None);
         assert_eq!(control("START something"), None);
     }
