@@ -317,6 +317,12 @@ impl OverlayTable {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        // `'pg_class'::regclass` resolves through the emulated pg_class,
+        // whose OID for itself is not Postgres's 1259.
+        let pg_class_oid = self
+            .facts
+            .oid_of(PG_CATALOG, "pg_class")
+            .unwrap_or(PG_CLASS_OID);
         let mut rows = Vec::new();
         let mut sorted: Vec<_> = relations.into_iter().collect();
         sorted.sort_by_key(|(oid, _)| *oid);
@@ -348,7 +354,7 @@ impl OverlayTable {
                     if let Some(description) = facts.description {
                         rows.push(HashMap::from([
                             ("objoid", ScalarValue::Int32(Some(oid))),
-                            ("classoid", ScalarValue::Int32(Some(PG_CLASS_OID))),
+                            ("classoid", ScalarValue::Int32(Some(pg_class_oid))),
                             ("objsubid", ScalarValue::Int32(Some(0))),
                             ("description", ScalarValue::from(description)),
                         ]));

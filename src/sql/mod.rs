@@ -4,6 +4,7 @@
 pub mod asof;
 pub mod ast;
 pub mod parser;
+pub mod regclass;
 pub mod split;
 pub mod time_travel;
 pub mod views;
@@ -16,7 +17,11 @@ pub use split::{StatementText, split_statements};
 /// travel, AS OF joins) rewritten into SQL DataFusion parses; `None` when
 /// the statement has none.
 pub fn rewrite_extensions(sql: &str) -> Option<String> {
+    let regclass = regclass::qualify_catalog_regclass(sql);
+    let sql = regclass.as_deref().unwrap_or(sql);
     let time_travel = time_travel::rewrite_time_travel(sql);
     let text = time_travel.as_deref().unwrap_or(sql);
-    asof::rewrite_asof_statement(text).or(time_travel)
+    asof::rewrite_asof_statement(text)
+        .or(time_travel)
+        .or_else(|| regclass.clone())
 }
