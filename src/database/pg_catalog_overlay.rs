@@ -67,6 +67,9 @@ struct SeenRelation {
 pub(crate) struct RelationFacts {
     pub description: Option<String>,
     pub primary_key: Vec<String>,
+    /// Where its offline files are (feature groups, tables, training
+    /// datasets); views and online relations have none.
+    pub files: Option<std::path::PathBuf>,
 }
 
 impl CatalogFacts {
@@ -132,6 +135,7 @@ impl Database {
         let none = RelationFacts {
             description: None,
             primary_key: Vec::new(),
+            files: None,
         };
         if schema == ONLINE_SCHEMA {
             let group = self
@@ -144,6 +148,7 @@ impl Database {
                 return RelationFacts {
                     description: group.def.description.clone(),
                     primary_key: group.def.primary_key.clone(),
+                    files: None,
                 };
             }
             let view = self
@@ -155,6 +160,7 @@ impl Database {
             return view.map_or(none, |v| RelationFacts {
                 description: v.description.clone(),
                 primary_key: v.serving_key.clone(),
+                files: None,
             });
         }
         let qualified = QualifiedName {
@@ -165,18 +171,29 @@ impl Database {
             return RelationFacts {
                 description: group.def.description.clone(),
                 primary_key: group.def.primary_key.clone(),
+                files: Some(self.table_path(&group.def.storage_id)),
             };
         }
         if let Some(view) = self.feature_view_registry().resolve(schema, name) {
             return RelationFacts {
                 description: view.description.clone(),
                 primary_key: Vec::new(),
+                files: None,
             };
         }
         if let Ok(Some(dataset)) = self.training_dataset_by_relation(schema, name) {
             return RelationFacts {
                 description: dataset.description,
                 primary_key: Vec::new(),
+                files: Some(self.dataset_path(&dataset.storage_id)),
+            };
+        }
+        if let Ok(Some(relation)) = self.catalog.relation(schema, name)
+            && let Some(storage_id) = &relation.storage_id
+        {
+            return RelationFacts {
+                files: Some(self.table_path(storage_id)),
+                ..none
             };
         }
         none
@@ -582,6 +599,36 @@ fn visible(schema: &str) -> bool {
     schema == DEFAULT_SCHEMA || schema == PG_CATALOG
 }
 
+fn disk_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => disk_bytes(&entry.path()),
+            _ => entry.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}
+
+/// `pg_size_pretty`: bytes below 10 kB, then kB, MB, … rounded half up,
+/// each unit used below 20 of the next minus one, as in Postgres.
+fn size_pretty(bytes: i64) -> String {
+    if bytes.abs() < 10 * 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut halves = bytes >> 9;
+    let units = ["kB", "MB", "GB", "TB", "PB"];
+    for (i, unit) in units.iter().enumerate() {
+        if halves.abs() < 20 * 1024 || i == units.len() - 1 {
+            return format!("{} {unit}", (halves + halves.signum()) / 2);
+        }
+        halves >>= 10;
+    }
+    unreachable!("the last unit always returns")
+}
+
 /// Postgres's spellings of the types fstore stores, for `to_regtype`.
 const TYPE_ALIASES: &[(&str, &str)] = &[
     ("integer", "int4"),
@@ -796,6 +843,39 @@ fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
             )))
         }),
     )));
+    // The bytes of a relation's offline files (Parquet and Delta log).
+    let f = facts.clone();
+    for name in ["pg_table_size", "pg_relation_size", "pg_total_relation_size"] {
+        let f = f.clone();
+        udfs.push(create_udf(
+            name,
+            vec![DataType::Int32],
+            DataType::Int64,
+            Volatility::Volatile,
+            Arc::new(move |args: &[ColumnarValue]| {
+                map_rows(args, DataType::Int64, |oid| {
+                    let bytes = as_oid(oid)
+                        .and_then(|oid| f.relation(oid))
+                        .and_then(|r| f.facts(&r.schema, &r.name))
+                        .and_then(|facts| facts.files)
+                        .map_or(0, |dir| disk_bytes(&dir));
+                    ScalarValue::Int64(Some(bytes as i64))
+                })
+            }),
+        ));
+    }
+    udfs.push(create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            map_rows(args, DataType::Utf8, |bytes| match bytes {
+                ScalarValue::Int64(Some(b)) => ScalarValue::from(size_pretty(*b)),
+                _ => ScalarValue::Utf8(None),
+            })
+        }),
+    ));
     // Columns carry no comments in fstore.
     udfs.push(create_udf(
         "col_description",

@@ -59,7 +59,7 @@ fn quote_ident(s: &str) -> String {
 }
 
 impl Database {
-    fn dataset_path(&self, storage_id: &str) -> PathBuf {
+    pub(super) fn dataset_path(&self, storage_id: &str) -> PathBuf {
         datasets_dir(&self.config.data_dir).join(storage_id)
     }
 
