@@ -11,7 +11,8 @@ use common::TestServer;
 
 /// `npm ci` unless `node_modules` already matches the lock file.
 fn install_packages(project: &Path) {
-    let lock = std::fs::read_to_string(project.join("package-lock.json")).expect("package-lock.json");
+    let lock =
+        std::fs::read_to_string(project.join("package-lock.json")).expect("package-lock.json");
     let marker = project.join("node_modules/.fstore-installed-lock");
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(lock.as_str()) {
         return;

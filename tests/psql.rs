@@ -177,3 +177,75 @@ async fn psql_copy_loads_a_feature_group_from_csv_and_text() {
     assert!(ok, "{err}");
     assert_eq!(out, "5\n1|5\n2|\n3|4\n4|\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_meta_commands_browse_feature_groups_views_and_datasets() {
+    let server = TestServer::start().await;
+    let setup = [
+        "CREATE FEATURE GROUP cards (card BIGINT NOT NULL, at TIMESTAMP NOT NULL, spend DOUBLE PRECISION, PRIMARY KEY (card), EVENT TIME (at)) ONLINE COMMENT 'card spend'",
+        "INSERT INTO cards VALUES (1, '2026-01-01', 5.0), (2, '2026-01-02', 7.5)",
+        "CREATE FEATURE VIEW spend_model COMMENT 'spend per card' AS SELECT c.card, c.at, c.spend FROM cards c",
+        "CREATE TRAINING DATASET spend_td FROM spend_model COMMENT 'first cut'",
+    ];
+    let (out, err, ok) = tokio::task::block_in_place(|| psql_commands(&server, &setup));
+    assert!(ok, "{out}{err}");
+
+    let (out, err, ok) = tokio::task::block_in_place(|| {
+        psql_commands(
+            &server,
+            &["\\dn", "\\dt", "\\dv", "\\dt+ cards", "\\d cards"],
+        )
+    });
+    assert!(ok, "{err}");
+    for schema in ["fs", "online", "public"] {
+        assert!(
+            out.contains(&format!(" {schema} ")),
+            "\\dn lacks {schema}:\n{out}"
+        );
+    }
+    // \dt lists what an unqualified name reaches: public, not online.*.
+    assert!(out.contains(" public | cards "), "{out}");
+    assert!(out.contains(" public | spend_td "), "{out}");
+    assert!(!out.contains(" online | cards "), "{out}");
+    assert!(
+        out.contains(" public | spend_model ") && out.contains("| view "),
+        "{out}"
+    );
+    // \dt+ shows the description and the size of the offline files.
+    let described = out
+        .lines()
+        .find(|l| l.contains(" cards ") && l.contains("card spend"))
+        .unwrap_or_else(|| panic!("no description in \\dt+:\n{out}"));
+    assert!(
+        described.contains("bytes") || described.contains("kB"),
+        "{described}"
+    );
+    assert!(out.contains("Table \"public.cards\""), "{out}");
+    assert!(
+        out.contains(" card   | bigint ") && out.contains(" not null "),
+        "{out}"
+    );
+
+    // \copy out and back in.
+    let file = server.dir.path().join("cards.csv");
+    let copy_out = format!(
+        "\\copy (SELECT * FROM cards ORDER BY card) TO '{}' CSV HEADER",
+        file.display()
+    );
+    let copy_in = format!("\\copy cards FROM '{}' CSV HEADER", file.display());
+    let (out, err, ok) = tokio::task::block_in_place(|| {
+        psql_commands(
+            &server,
+            &[&copy_out, &copy_in, "SELECT count(*) FROM cards"],
+        )
+    });
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("COPY 2"), "{out}");
+    // Text output follows arrow-pg's formats (microseconds always written,
+    // floats with a decimal point); both read back unchanged.
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "card,at,spend\n1,2026-01-01 00:00:00.000000,5.0\n2,2026-01-02 00:00:00.000000,7.5\n"
+    );
+    assert!(out.lines().any(|l| l.trim() == "4"), "{out}");
+}

@@ -845,7 +845,11 @@ fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
     )));
     // The bytes of a relation's offline files (Parquet and Delta log).
     let f = facts.clone();
-    for name in ["pg_table_size", "pg_relation_size", "pg_total_relation_size"] {
+    for name in [
+        "pg_table_size",
+        "pg_relation_size",
+        "pg_total_relation_size",
+    ] {
         let f = f.clone();
         udfs.push(create_udf(
             name,
