@@ -108,7 +108,8 @@ fn dbt(project: &Path, server_port: u16, args: &[&str]) -> String {
         .args(args)
         .args(["--profiles-dir", "."])
         .current_dir(project)
-        .env("FSTORE_PORT", server_port.to_string())
+        .env("PGPORT", server_port.to_string())
+        .env("PGHOST", "127.0.0.1")
         .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         .env("DO_NOT_TRACK", "1")
         .output()
@@ -227,4 +228,80 @@ async fn dbt_builds_feature_groups_incrementally_and_they_serve_online() {
         tested.contains("PASS=11") && tested.contains("ERROR=0"),
         "{tested}"
     );
+}
+
+/// The fenced `sh` and `python` blocks of a Markdown file, in order.
+fn runnable_blocks(markdown: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in markdown.lines() {
+        match &mut current {
+            None => {
+                if let Some(lang) = line.strip_prefix("```")
+                    && (lang == "sh" || lang == "python")
+                {
+                    current = Some((lang.to_string(), String::new()));
+                }
+            }
+            Some(_) if line == "```" => blocks.push(current.take().unwrap()),
+            Some((_, body)) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+    }
+    blocks
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tutorial_runs_as_written() {
+    let python = tokio::task::spawn_blocking(python_env).await.unwrap();
+    let server = TestServer::start().await;
+    let tutorial =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tutorial.md"))
+            .unwrap();
+    let blocks = runnable_blocks(&tutorial);
+    assert!(blocks.len() >= 8, "the tutorial lost its steps: {blocks:?}");
+    let root = tempfile::tempdir().unwrap();
+    copy_dbt_project(&root.path().join("sql/fraud"));
+    let port = server.port().to_string();
+    let path = format!(
+        "{}:{}",
+        python.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let root_path = root.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        for (lang, body) in blocks {
+            let mut command = if lang == "sh" {
+                let mut c = Command::new("bash");
+                // The tutorial's server address is the default one.
+                c.args(["-e", "-o", "pipefail", "-c", &body.replace("5433", &port)]);
+                c
+            } else {
+                let mut c = Command::new(&python);
+                c.args(["-c", &body]);
+                c
+            };
+            let output = command
+                .current_dir(&root_path)
+                .env("PATH", &path)
+                .env("PGHOST", "127.0.0.1")
+                .env("PGPORT", &port)
+                .env("PGUSER", "fstore")
+                .env("PGDATABASE", "fstore")
+                .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+                .env("DO_NOT_TRACK", "1")
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "tutorial block failed:\n{body}\n--- stdout\n{}\n--- stderr\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    })
+    .await
+    .unwrap();
 }
