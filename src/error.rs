@@ -76,6 +76,9 @@ pub enum Error {
     /// 25P02: a statement in a transaction block that already failed.
     #[error("current transaction is aborted, commands ignored until end of transaction block")]
     InFailedTransaction,
+    /// 42704
+    #[error("unrecognized configuration parameter \"{0}\"")]
+    UnrecognizedParameter(String),
     /// 3B001
     #[error("savepoint \"{0}\" does not exist")]
     UndefinedSavepoint(String),

@@ -33,6 +33,7 @@ use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
 pub use ddl::{Outcome, StatementClass, classify};
 pub use feature_groups::{FS_SCHEMA, ONLINE_SCHEMA, sql_type_name};
+pub use pg_catalog_overlay::rewrite_show;
 
 use std::collections::BTreeMap;
 

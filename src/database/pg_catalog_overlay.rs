@@ -570,6 +570,56 @@ pub const SERVER_SETTINGS: &[(&str, &str)] = &[
     ("transaction_read_only", "off"),
 ];
 
+/// Parameters each session sets for itself: `SHOW` answers them from the
+/// session (datafusion-postgres keeps them with the connection).
+const SESSION_PARAMETERS: &[&str] = &[
+    "application_name",
+    "bytea_output",
+    "datestyle",
+    "extra_float_digits",
+    "intervalstyle",
+    "search_path",
+    "statement_timeout",
+];
+
+/// `SHOW ALL` and `SHOW <server setting>` as queries over the settings;
+/// `None` for session parameters and other statements.
+pub fn rewrite_show(
+    tokens: &[datafusion::sql::sqlparser::tokenizer::Token],
+) -> crate::error::Result<Option<String>> {
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    let [Token::Word(show), Token::Word(name)] = tokens else {
+        return Ok(None);
+    };
+    if !show.value.eq_ignore_ascii_case("SHOW") {
+        return Ok(None);
+    }
+    let lowered = name.value.to_ascii_lowercase();
+    if lowered == "all" {
+        return Ok(Some(
+            "SELECT name, setting, short_desc AS description FROM pg_catalog.pg_settings \
+             ORDER BY name"
+                .into(),
+        ));
+    }
+    if SESSION_PARAMETERS.contains(&lowered.as_str()) {
+        return Ok(None);
+    }
+    match SERVER_SETTINGS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(&lowered))
+    {
+        Some((canonical, value)) => Ok(Some(format!(
+            "SELECT '{}' AS \"{}\"",
+            value.replace('\'', "''"),
+            canonical.to_ascii_lowercase()
+        ))),
+        None => Err(crate::error::Error::UnrecognizedParameter(
+            name.value.clone(),
+        )),
+    }
+}
+
 fn setting(name: &str) -> Option<&'static str> {
     SERVER_SETTINGS
         .iter()

@@ -40,6 +40,7 @@ pub const QUERY_CANCELED: &str = "57014";
 pub const INVALID_PARAMETER_VALUE: &str = "22023";
 pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
 pub const IO_ERROR: &str = "58030";
+pub const UNDEFINED_OBJECT: &str = "42704";
 pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
 pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
 pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
@@ -136,6 +137,7 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             i.hint = Some("ROLLBACK, or ROLLBACK TO SAVEPOINT, ends the failed part.".into());
             i
         }
+        Error::UnrecognizedParameter(_) => info(UNDEFINED_OBJECT, error.to_string()),
         Error::UndefinedSavepoint(_) => info(INVALID_SAVEPOINT_SPECIFICATION, error.to_string()),
         Error::DataFusion(e) => datafusion_error_info(e, context),
         Error::Delta(e) => match delta_inner_datafusion(e) {

@@ -144,6 +144,9 @@ fn route(database: &Database, statement: &StatementText<'_>) -> Result<Route, Er
     if let Some(control) = transactions::recognize(&statement.tokens) {
         return Ok(Route::Transaction(control));
     }
+    if let Some(show) = crate::database::rewrite_show(&statement.tokens)? {
+        return Ok(Route::Rewritten(show));
+    }
     let mut rewritten = crate::sql::rewrite_extensions(statement.text);
     let text = rewritten.as_deref().unwrap_or(statement.text);
     if let Some(expanded) = database.expand_feature_view_calls(text)? {
