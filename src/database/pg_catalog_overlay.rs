@@ -293,8 +293,8 @@ impl OverlayTable {
         for batch in scan_all(&pg_namespace, state).await? {
             let oids = int32_column(&batch, "oid")?;
             let names = utf8_column(&batch, "nspname")?;
-            for row in 0..batch.num_rows() {
-                namespaces.insert(oids.value(row), names[row].clone());
+            for (row, name) in names.into_iter().enumerate() {
+                namespaces.insert(oids.value(row), name);
             }
         }
         let batches = scan_all(&pg_class, state).await?;
@@ -509,7 +509,7 @@ fn batch_of(
                     return Ok(new_null_array(field.data_type(), rows.len()));
                 }
                 let default = ScalarValue::new_default(field.data_type())?;
-                return Ok(default.to_array_of_size(rows.len())?);
+                return default.to_array_of_size(rows.len());
             };
             let null = ScalarValue::try_from(example.data_type())?;
             let array = ScalarValue::iter_to_array(
