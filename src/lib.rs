@@ -6,12 +6,15 @@
 //! # Map
 //! - [`config`]: server settings.
 //! - [`server`]: the TCP accept loop, connection limit, graceful shutdown,
-//!   the pgwire handlers, and the one place errors become SQLSTATEs.
+//!   the pgwire handlers, transaction blocks and savepoints
+//!   (`server::transactions`), and the one place errors become SQLSTATEs.
 //! - [`sql`]: fstore's dialect — statement splitting, our own statements'
 //!   AST (printable back to SQL), and the parser that peeks at each
 //!   statement and hands everything else to DataFusion.
 //! - [`database`]: the shared DataFusion `SessionContext`, restored from the
-//!   durable catalog at start-up, and the DDL that must persist.
+//!   durable catalog at start-up, the DDL that must persist, and the
+//!   pg_catalog overlay that tells clients about feature groups, views and
+//!   datasets (descriptions, keys, sizes, settings).
 //! - [`catalog`]: the durable catalog of schemas, tables and views (LMDB).
 //! - [`offline`]: Delta Lake tables as DataFusion table providers, with
 //!   streaming, atomic appends.
@@ -22,7 +25,8 @@
 //! - [`featuregroup`]: a feature-group version's write path over both stores.
 //! - [`ingest`]: the one ingestion path and COPY parsing.
 //! - [`exec`]: physical operators DataFusion lacks (the AS OF join).
-//! - [`planner`]: AS OF joins from SQL to the operator; spine retrieval.
+//! - [`planner`]: AS OF joins from SQL to the operator; spine retrieval;
+//!   `LIKE … ESCAPE` with any escape character.
 //! - [`error`]: the error type all modules return.
 //!
 //! # One query, socket to storage
