@@ -150,13 +150,23 @@ pub fn start(target: IngestTarget, columns: Vec<usize>, format: CopyFormat) -> C
         aborted: aborted.clone(),
     };
     let parse_schema = schema.clone();
+    let schema_for_binary = schema.clone();
+    let columns_for_binary = columns.clone();
     tokio::task::spawn_blocking(move || {
         let sink = |batch: Result<RecordBatch>| -> bool {
             let batch = batch.map_err(|e| DataFusionError::External(Box::new(e)));
             batch_tx.blocking_send(batch).is_ok()
         };
         let mut builder = BatchBuilder::new(parse_schema, columns);
-        let outcome = if format.csv {
+        let outcome = if format.binary {
+            super::copy_binary::parse_binary(
+                reader,
+                &schema_for_binary,
+                &columns_for_binary,
+                &mut builder,
+                &sink,
+            )
+        } else if format.csv {
             parse_csv(reader, &format, &mut builder, &sink)
         } else {
             parse_text(reader, &format, &mut builder, &sink)
@@ -233,7 +243,7 @@ impl Read for ChannelReader {
 }
 
 /// Collects text fields and turns them into typed batches.
-struct BatchBuilder {
+pub(super) struct BatchBuilder {
     schema: SchemaRef,
     columns: Vec<usize>,
     fields: Vec<StringBuilder>,
@@ -251,7 +261,7 @@ impl BatchBuilder {
         }
     }
 
-    fn push_row<S: AsRef<str>>(
+    pub(super) fn push_row<S: AsRef<str>>(
         &mut self,
         line: u64,
         values: &[Option<S>],

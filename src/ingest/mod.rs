@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 pub mod copy;
+mod copy_binary;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;

@@ -152,6 +152,11 @@ fn route(database: &Database, statement: &StatementText<'_>) -> Result<Route, Er
     if let Some(expanded) = database.expand_feature_view_calls(text)? {
         rewritten = Some(expanded);
     }
+    if let Some(protected) = crate::sql::projection_subqueries::protect_projection_subqueries(
+        rewritten.as_deref().unwrap_or(statement.text),
+    ) {
+        rewritten = Some(protected);
+    }
     if let Some(rewritten) = rewritten {
         let parts = split_statements(&rewritten)?;
         if let [one] = parts.as_slice() {
@@ -335,11 +340,7 @@ impl FstoreService {
             return Err(Error::Internal("not a COPY FROM table statement".into()));
         };
         let format = CopyFormat::from_options(options, legacy_options)?;
-        if format.binary {
-            return Err(Error::FeatureNotSupported(
-                "COPY FROM STDIN in binary format is not supported yet; use text or csv".into(),
-            ));
-        }
+        let wire_format = if format.binary { 1 } else { 0 };
         let name = crate::database::QualifiedName::from_object_name(table_name)?;
         let (target, indices) = self.database.copy_target(&name, columns).await?;
         let column_count = indices.len();
@@ -349,7 +350,7 @@ impl FstoreService {
             previous.abort().await;
         }
         Ok(Response::CopyIn(CopyResponse::new(
-            0,
+            wire_format,
             column_count,
             futures::stream::empty(),
         )))

@@ -25,9 +25,9 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::Token;
 
-use super::split::LocationIndex;
+use super::split::{LocationIndex, apply_edits, significant_tokens};
 
 /// Marker conjuncts in `MATCH_CONDITION` that carry the join type.
 pub const INNER_MARKER: &str = "__fstore_asof_inner";
@@ -39,12 +39,7 @@ fn is_word(token: &Token, word: &str) -> bool {
 
 /// Step 1 over a whole statement's text; `None` when it has no AS OF join.
 pub fn rewrite_asof_spellings(sql: &str) -> Option<String> {
-    let tokens: Vec<TokenWithSpan> = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize_with_location()
-        .ok()?
-        .into_iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect();
+    let tokens = significant_tokens(sql)?;
     if !tokens.iter().any(|t| is_word(&t.token, "ASOF")) {
         return None;
     }
@@ -123,12 +118,7 @@ pub fn rewrite_asof_spellings(sql: &str) -> Option<String> {
         }
         i = join_at + 1;
     }
-    let mut out = sql.to_string();
-    edits.sort_by_key(|e| e.0);
-    for (from, to, text) in edits.into_iter().rev() {
-        out.replace_range(from..to, &text);
-    }
-    Some(out)
+    apply_edits(sql, edits).or_else(|| Some(sql.to_string()))
 }
 
 /// Both steps over a statement sqlparser can parse on its own: the text to

@@ -4,6 +4,7 @@
 pub mod asof;
 pub mod ast;
 pub mod parser;
+pub mod projection_subqueries;
 pub mod regclass;
 pub mod split;
 pub mod time_travel;

@@ -6,23 +6,17 @@
 //! (table remarks) matched nothing. Unqualified literals naming a
 //! `pg_catalog` relation are qualified before the statement is parsed.
 
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::Token;
 use datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
 
-use super::split::LocationIndex;
+use super::split::{LocationIndex, apply_edits, significant_tokens};
 
 /// The rewritten statement, or `None` when it has nothing to qualify.
 pub fn qualify_catalog_regclass(sql: &str) -> Option<String> {
     if !sql.to_ascii_lowercase().contains("regclass") {
         return None;
     }
-    let tokens: Vec<TokenWithSpan> = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize_with_location()
-        .ok()?
-        .into_iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect();
+    let tokens = significant_tokens(sql)?;
     let index = LocationIndex::new(sql);
     let mut replacements = Vec::new();
     for window in tokens.windows(3) {
@@ -44,14 +38,7 @@ pub fn qualify_catalog_regclass(sql: &str) -> Option<String> {
             ));
         }
     }
-    if replacements.is_empty() {
-        return None;
-    }
-    let mut out = sql.to_string();
-    for (start, end, text) in replacements.into_iter().rev() {
-        out.replace_range(start..end, &text);
-    }
-    Some(out)
+    apply_edits(sql, replacements)
 }
 
 #[cfg(test)]

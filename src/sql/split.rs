@@ -89,6 +89,33 @@ pub fn split_statements(sql: &str) -> Result<Vec<StatementText<'_>>> {
 
 /// True when the statement starts with these words (case-insensitive,
 /// unquoted).
+/// A statement's tokens with their locations, whitespace and comments
+/// dropped; `None` when the text does not tokenize.
+pub fn significant_tokens(sql: &str) -> Option<Vec<TokenWithSpan>> {
+    Some(
+        Tokenizer::new(&PostgreSqlDialect {}, sql)
+            .tokenize_with_location()
+            .ok()?
+            .into_iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .collect(),
+    )
+}
+
+/// `sql` with byte ranges replaced (`(from, to, text)`, in any order,
+/// not overlapping); `None` when there are none.
+pub fn apply_edits(sql: &str, mut edits: Vec<(usize, usize, String)>) -> Option<String> {
+    if edits.is_empty() {
+        return None;
+    }
+    edits.sort_by_key(|e| e.0);
+    let mut out = sql.to_string();
+    for (from, to, text) in edits.into_iter().rev() {
+        out.replace_range(from..to, &text);
+    }
+    Some(out)
+}
+
 pub fn starts_with_words(tokens: &[Token], words: &[&str]) -> bool {
     tokens.len() >= words.len()
         && tokens.iter().zip(words).all(|(token, word)| match token {

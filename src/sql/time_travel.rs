@@ -8,10 +8,9 @@
 //! SELECT * FROM fstore_time_travel('tx', 'version', '3') t
 //! ```
 
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::Token;
 
-use super::split::LocationIndex;
+use super::split::{LocationIndex, apply_edits, significant_tokens};
 
 pub const TIME_TRAVEL_FUNCTION: &str = "fstore_time_travel";
 
@@ -25,12 +24,7 @@ fn quote(s: &str) -> String {
 
 /// The rewritten statement, or `None` when it has no time-travel clause.
 pub fn rewrite_time_travel(sql: &str) -> Option<String> {
-    let tokens: Vec<TokenWithSpan> = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize_with_location()
-        .ok()?
-        .into_iter()
-        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-        .collect();
+    let tokens = significant_tokens(sql)?;
     let index = LocationIndex::new(sql);
     let mut replacements: Vec<(usize, usize, String)> = Vec::new();
     let mut i = 0;
@@ -84,14 +78,7 @@ pub fn rewrite_time_travel(sql: &str) -> Option<String> {
         ));
         i += 4;
     }
-    if replacements.is_empty() {
-        return None;
-    }
-    let mut out = sql.to_string();
-    for (from, to, text) in replacements.into_iter().rev() {
-        out.replace_range(from..to, &text);
-    }
-    Some(out)
+    apply_edits(sql, replacements)
 }
 
 #[cfg(test)]

@@ -91,6 +91,12 @@ async def asyncpg_client():
             "accounts", source=csv, format="csv", header=True
         )
         assert status == "COPY 2", status
+        # COPY in, binary (asyncpg's records API sends PGCOPY).
+        status = await conn.copy_records_to_table(
+            "logins", records=[(3, datetime(2026, 1, 3), 1), (4, datetime(2026, 1, 4), None)]
+        )
+        assert status == "COPY 2", status
+        assert await conn.fetchval("SELECT failures FROM online.logins WHERE account_id = 3") == 1
         # Reads are binary in asyncpg; prepared statements are reused.
         rows = await conn.fetch("SELECT * FROM accounts ORDER BY account_id, updated_at")
         assert [r["account_id"] for r in rows] == [1, 1, 2, 3, 4], rows
@@ -166,8 +172,18 @@ def sqlalchemy_and_pandas():
         assert conn.execute(sa.text("SELECT failures FROM online.logins WHERE account_id = 5")).scalar() == 1
 
 
+def subquery_parameters():
+    """A parameter inside a select-list subquery is bound, not nulled."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        top = conn.execute(
+            "SELECT (SELECT max(balance) FROM accounts WHERE account_id = %s) AS top", (1,)
+        ).fetchone()[0]
+        assert top == 11.0, top
+
+
 setup()
 psycopg_transactions()
 asyncio.run(asyncpg_client())
+subquery_parameters()
 sqlalchemy_and_pandas()
 print("drivers: ok")

@@ -1,0 +1,87 @@
+//! Scalar subqueries in a select list keep their meaning.
+//!
+//! datafusion-pg-catalog's parser replaces every select-list subquery it
+//! thinks is correlated — one that mentions a parameter, or a qualified
+//! column of a table it does not alias itself — with `NULL`, because psql's
+//! catalog queries use correlated subqueries DataFusion cannot plan. For a
+//! query over feature data that is a silently wrong answer:
+//! `SELECT (SELECT max(amount) FROM tx WHERE cc_num = $1)` returned NULL.
+//!
+//! Outside catalog queries (statements that do not mention `pg_…` or
+//! `information_schema`), each such subquery is wrapped in parentheses,
+//! which the rule does not look through: DataFusion then computes it, or
+//! reports why it cannot.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{Expr, Query, SelectItem, SetExpr, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// The statement with its select-list subqueries protected, or `None` when
+/// there is nothing to protect.
+pub fn protect_projection_subqueries(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("select") || lower.matches("select").count() < 2 {
+        return None;
+    }
+    if lower.contains("pg_") || lower.contains("information_schema") {
+        return None;
+    }
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let [statement] = statements.as_mut_slice() else {
+        return None;
+    };
+    let mut wrapper = Wrapper { changed: false };
+    let _ = statement.visit(&mut wrapper);
+    wrapper.changed.then(|| statement.to_string())
+}
+
+struct Wrapper {
+    changed: bool,
+}
+
+impl VisitorMut for Wrapper {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            for item in &mut select.projection {
+                let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item
+                else {
+                    continue;
+                };
+                if matches!(expr, Expr::Subquery(_)) {
+                    let subquery = std::mem::replace(
+                        expr,
+                        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+                    );
+                    *expr = Expr::Nested(Box::new(subquery));
+                    self.changed = true;
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_select_list_subqueries_of_data_queries_only() {
+        assert_eq!(
+            protect_projection_subqueries("SELECT (SELECT max(a) FROM t WHERE k = $1) AS m")
+                .as_deref(),
+            Some("SELECT ((SELECT max(a) FROM t WHERE k = $1)) AS m")
+        );
+        assert_eq!(protect_projection_subqueries("SELECT a FROM t"), None);
+        assert_eq!(
+            protect_projection_subqueries(
+                "SELECT (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = a.attrelid) FROM pg_attribute a"
+            ),
+            None
+        );
+    }
+}
