@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 const FORMAT_VERSION: &str = "1";
 const CATALOG_MAP_SIZE: usize = 1 << 30;
 
-pub const DEFAULT_SCHEMA: &str = "public";
+pub use crate::names::DEFAULT_SCHEMA;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -8,11 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::prelude::{DataFrame, Expr, col};
@@ -20,18 +16,18 @@ use datafusion::scalar::ScalarValue;
 use datafusion::sql::sqlparser::ast::{SqlOption, Value, ValueWithSpan};
 use pgwire::api::results::Tag;
 
-use super::{Database, Outcome, QualifiedName, normalize_ident};
+use super::versioned::{Dropping, VersionedName};
+use super::{Database, Outcome};
 use crate::catalog::{FeatureGroupDef, versioned_name};
 use crate::error::{Error, Result};
-use crate::featuregroup::FeatureGroup;
-use crate::featuregroup::views::CatalogView;
-use crate::ingest::Ingest;
+use crate::names::{FS_SCHEMA, ONLINE_SCHEMA, normalize_ident};
+use crate::offline::Ingest;
 use crate::offline::{OfflineTable, OfflineTableProvider};
 use crate::online::codec::{key_type_supported, value_type_supported};
-use crate::sql::ast::{CreateFeatureGroup, FsStatement, ObjectKind, Serving};
-
-pub const ONLINE_SCHEMA: &str = "online";
-pub const FS_SCHEMA: &str = "fs";
+use crate::pg_types::postgres_type_name;
+use crate::sql::QualifiedName;
+use crate::sql::ast::{CreateFeatureGroup, Serving};
+use crate::store::FeatureGroup;
 
 /// Key of the feature-group registry: (schema, name, version).
 pub type GroupKey = (String, String, u64);
@@ -58,6 +54,17 @@ pub(super) fn now_micros() -> i64 {
 }
 
 impl Database {
+    pub(super) fn find_version(
+        &self,
+        name: &QualifiedName,
+        version: Option<u64>,
+    ) -> Result<Arc<FeatureGroup>> {
+        feature_group(name, version)
+            .find(self.feature_group_versions(&name.schema, &name.name), |g| {
+                g.def.version
+            })
+    }
+
     pub(super) fn groups_read(
         &self,
     ) -> std::sync::RwLockReadGuard<'_, BTreeMap<GroupKey, Arc<FeatureGroup>>> {
@@ -160,156 +167,10 @@ impl Database {
             .any(|((s, n, v), _)| s == schema && (n == name || versioned_name(n, *v) == name))
     }
 
-    /// Runs one of fstore's own statements; `progress` receives NOTICE
-    /// messages while long statements run.
-    pub async fn execute_fstore_statement(
+    pub(super) async fn create_feature_group(
         &self,
-        statement: &FsStatement,
-        progress: Option<&super::Progress>,
+        create: &CreateFeatureGroup,
     ) -> Result<Outcome> {
-        let _guard = self.ddl_lock.lock().await;
-        match statement {
-            FsStatement::CreateFeatureGroup(create) => self.create_feature_group(create).await,
-            FsStatement::DropFeatureGroup {
-                if_exists,
-                name,
-                version,
-            } => {
-                let name = QualifiedName::from_object_name(name)?;
-                self.drop_feature_group(&name, *version, *if_exists)
-            }
-            FsStatement::CommentOnFeatureGroup {
-                name,
-                version,
-                comment,
-            } => {
-                let name = QualifiedName::from_object_name(name)?;
-                self.comment_on_feature_group(&name, *version, comment.clone())
-            }
-            FsStatement::CreateFeatureView(create) => self.create_feature_view(create).await,
-            FsStatement::CreateTrainingDataset(create) => {
-                self.create_training_dataset(create, progress).await
-            }
-            FsStatement::Drop {
-                kind,
-                if_exists,
-                name,
-                version,
-            } => {
-                let name = QualifiedName::from_object_name(name)?;
-                match kind {
-                    ObjectKind::FeatureView => {
-                        self.drop_feature_view(&name, *version, *if_exists).await
-                    }
-                    ObjectKind::TrainingDataset => {
-                        self.drop_training_dataset(&name, *version, *if_exists)
-                            .await
-                    }
-                }
-            }
-            FsStatement::ShowFeatureGroups
-            | FsStatement::DescribeFeatureGroup { .. }
-            | FsStatement::Show(_)
-            | FsStatement::Describe { .. }
-            | FsStatement::CopyFromStdin(_)
-            | FsStatement::CopyToStdout(_) => {
-                Err(Error::Internal(format!("not executed as DDL: {statement}")))
-            }
-        }
-    }
-
-    /// Where `COPY name FROM STDIN` writes, and the target column indices in
-    /// input order.
-    pub async fn copy_target(
-        &self,
-        name: &QualifiedName,
-        columns: &[datafusion::sql::sqlparser::ast::Ident],
-    ) -> Result<(crate::ingest::IngestTarget, Vec<usize>)> {
-        let provider = self
-            .catalog_provider()?
-            .schema(&name.schema)
-            .ok_or_else(|| Error::UndefinedSchema(name.schema.clone()))?
-            .table(&name.name)
-            .await?
-            .ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
-        let Some(offline) = provider.downcast_ref::<OfflineTableProvider>() else {
-            return Err(Error::WrongObjectType {
-                name: name.to_string(),
-                expected: "table or feature group",
-                hint: Some("COPY … FROM writes to tables and feature groups only.".into()),
-            });
-        };
-        let target = offline.target().clone();
-        let schema = target.schema();
-        let indices = if columns.is_empty() {
-            (0..schema.fields().len()).collect()
-        } else {
-            columns
-                .iter()
-                .map(|c| {
-                    let column = normalize_ident(c);
-                    schema
-                        .index_of(&column)
-                        .map_err(|_| Error::UndefinedColumn(column))
-                })
-                .collect::<Result<Vec<_>>>()?
-        };
-        Ok((target, indices))
-    }
-
-    /// Statements that read the catalog are rewritten to SQL over the `fs`
-    /// views, so both protocols describe and stream them like any query.
-    pub fn rewrite_read_statement(&self, statement: &FsStatement) -> Result<Option<String>> {
-        match statement {
-            FsStatement::ShowFeatureGroups => Ok(Some(
-                "SELECT schema_name, name, version, online, primary_key, event_time, \
-                 ttl_seconds, description FROM fs.feature_groups \
-                 ORDER BY schema_name, name, version"
-                    .to_string(),
-            )),
-            FsStatement::DescribeFeatureGroup { name, version } => {
-                let name = QualifiedName::from_object_name(name)?;
-                let group = self.find_version(&name, *version)?;
-                Ok(Some(format!(
-                    "SELECT feature, data_type, nullable, primary_key, event_time FROM fs.features \
-                     WHERE schema_name = {} AND feature_group = {} AND version = {} ORDER BY ordinal",
-                    sql_string(&group.def.schema),
-                    sql_string(&group.def.name),
-                    group.def.version
-                )))
-            }
-            FsStatement::Show(kind) => Ok(Some(self.rewrite_view_read_statement(*kind, None)?)),
-            FsStatement::Describe {
-                kind,
-                name,
-                version,
-            } => Ok(Some(
-                self.rewrite_view_read_statement(*kind, Some((name, *version)))?,
-            )),
-            _ => Ok(None),
-        }
-    }
-
-    fn find_version(
-        &self,
-        name: &QualifiedName,
-        version: Option<u64>,
-    ) -> Result<Arc<FeatureGroup>> {
-        let versions = self.feature_group_versions(&name.schema, &name.name);
-        let found = match version {
-            Some(v) => versions.into_iter().find(|g| g.def.version == v),
-            None => versions.into_iter().last(),
-        };
-        found.ok_or_else(|| Error::UndefinedObject {
-            kind: "feature group",
-            name: match version {
-                Some(v) => format!("{name} version {v}"),
-                None => name.to_string(),
-            },
-        })
-    }
-
-    async fn create_feature_group(&self, create: &CreateFeatureGroup) -> Result<Outcome> {
         let name = QualifiedName::from_object_name(&create.name)?;
         if name.schema == ONLINE_SCHEMA || name.schema == FS_SCHEMA {
             return Err(Error::FeatureNotSupported(format!(
@@ -566,35 +427,21 @@ impl Database {
         Ok(seconds)
     }
 
-    fn drop_feature_group(
+    pub(super) fn drop_feature_group(
         &self,
         name: &QualifiedName,
         version: Option<u64>,
         if_exists: bool,
     ) -> Result<Outcome> {
-        let versions = self.feature_group_versions(&name.schema, &name.name);
-        let targets: Vec<Arc<FeatureGroup>> = versions
-            .into_iter()
-            .filter(|g| version.is_none_or(|v| g.def.version == v))
-            .collect();
-        if targets.is_empty() {
-            let described = match version {
-                Some(v) => format!("{name} version {v}"),
-                None => name.to_string(),
-            };
-            if if_exists {
-                return Ok(Outcome {
-                    tag: Tag::new("DROP FEATURE GROUP"),
-                    notices: vec![format!(
-                        "feature group \"{described}\" does not exist, skipping"
-                    )],
-                });
-            }
-            return Err(Error::UndefinedObject {
-                kind: "feature group",
-                name: described,
-            });
-        }
+        let targets = match feature_group(name, version).to_drop(
+            self.feature_group_versions(&name.schema, &name.name),
+            |g| g.def.version,
+            if_exists,
+            "DROP FEATURE GROUP",
+        )? {
+            Dropping::Versions(targets) => targets,
+            Dropping::Skipped(outcome) => return Ok(outcome),
+        };
         let defs: Vec<FeatureGroupDef> = targets.iter().map(|g| g.def.clone()).collect();
         let dropped: Vec<String> = targets.iter().map(|g| g.qualified_name()).collect();
         let dependents = self.views_reading(&dropped);
@@ -634,7 +481,7 @@ impl Database {
         })
     }
 
-    fn comment_on_feature_group(
+    pub(super) fn comment_on_feature_group(
         &self,
         name: &QualifiedName,
         version: Option<u64>,
@@ -657,201 +504,6 @@ impl Database {
             notices: Vec::new(),
         })
     }
-
-    /// Registers `fs.<name>`: a table whose rows `rows` computes from the
-    /// live catalog on every scan. It holds the database weakly, so the
-    /// catalog does not keep the database alive.
-    pub(super) fn register_fs_view(
-        self: &Arc<Self>,
-        name: &str,
-        schema: SchemaRef,
-        rows: fn(&Database, SchemaRef) -> Result<RecordBatch>,
-    ) -> Result<()> {
-        let weak = Arc::downgrade(self);
-        let batch_schema = schema.clone();
-        self.schema_provider(FS_SCHEMA)?.register_table(
-            name.into(),
-            Arc::new(CatalogView::new(
-                schema,
-                Arc::new(move || {
-                    let database = weak
-                        .upgrade()
-                        .ok_or_else(|| Error::Internal("database is gone".into()))?;
-                    rows(&database, batch_schema.clone())
-                }),
-            )),
-        )?;
-        Ok(())
-    }
-
-    /// Registers `fs.feature_groups` and `fs.features`.
-    pub(super) fn register_catalog_views(self: &Arc<Self>) -> Result<()> {
-        self.register_fs_view(
-            "feature_groups",
-            feature_groups_schema(),
-            Database::feature_groups_batch,
-        )?;
-        self.register_fs_view("features", features_schema(), Database::features_batch)
-    }
-
-    fn feature_groups_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {
-        let groups: Vec<Arc<FeatureGroup>> = self.groups_read().values().cloned().collect();
-        let latest = |g: &FeatureGroup| {
-            !groups.iter().any(|o| {
-                o.def.schema == g.def.schema
-                    && o.def.name == g.def.name
-                    && o.def.version > g.def.version
-            })
-        };
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                groups.iter().map(|g| g.def.schema.clone()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                groups.iter().map(|g| g.def.name.clone()),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                groups.iter().map(|g| g.def.version as i64),
-            )),
-            Arc::new(BooleanArray::from_iter(
-                groups.iter().map(|g| Some(latest(g))),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                groups.iter().map(|g| g.def.versioned_name()),
-            )),
-            Arc::new(BooleanArray::from_iter(
-                groups.iter().map(|g| Some(g.def.online)),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                groups.iter().map(|g| g.def.primary_key.join(", ")),
-            )),
-            Arc::new(StringArray::from_iter(
-                groups.iter().map(|g| g.def.event_time.clone()),
-            )),
-            Arc::new(Int64Array::from_iter(
-                groups.iter().map(|g| g.def.ttl_seconds),
-            )),
-            Arc::new(StringArray::from_iter(
-                groups.iter().map(|g| g.def.description.clone()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                groups
-                    .iter()
-                    .map(|g| serde_json::to_string(&g.def.tags).unwrap_or_default()),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                groups.iter().map(|g| g.offline.version() as i64),
-            )),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(
-                groups.iter().map(|g| g.def.created_at_micros),
-            )),
-        ];
-        Ok(RecordBatch::try_new(schema, columns)
-            .map_err(datafusion::error::DataFusionError::from)?)
-    }
-
-    fn features_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {
-        let groups: Vec<Arc<FeatureGroup>> = self.groups_read().values().cloned().collect();
-        let mut schema_names = Vec::new();
-        let mut group_names = Vec::new();
-        let mut versions = Vec::new();
-        let mut ordinals = Vec::new();
-        let mut features = Vec::new();
-        let mut types = Vec::new();
-        let mut nullable = Vec::new();
-        let mut primary_key = Vec::new();
-        let mut event_time = Vec::new();
-        for group in &groups {
-            for (i, field) in group.offline.schema().fields().iter().enumerate() {
-                schema_names.push(group.def.schema.clone());
-                group_names.push(group.def.name.clone());
-                versions.push(group.def.version as i64);
-                ordinals.push(i as i32 + 1);
-                features.push(field.name().clone());
-                types.push(postgres_type_name(field.data_type()));
-                nullable.push(field.is_nullable());
-                primary_key.push(group.def.primary_key.contains(field.name()));
-                event_time.push(group.def.event_time.as_deref() == Some(field.name().as_str()));
-            }
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(schema_names)),
-            Arc::new(StringArray::from(group_names)),
-            Arc::new(Int64Array::from(versions)),
-            Arc::new(Int32Array::from(ordinals)),
-            Arc::new(StringArray::from(features)),
-            Arc::new(StringArray::from(types)),
-            Arc::new(BooleanArray::from(nullable)),
-            Arc::new(BooleanArray::from(primary_key)),
-            Arc::new(BooleanArray::from(event_time)),
-        ];
-        Ok(RecordBatch::try_new(schema, columns)
-            .map_err(datafusion::error::DataFusionError::from)?)
-    }
-}
-
-pub(crate) fn postgres_type_name(data_type: &DataType) -> String {
-    match arrow_pg::datatypes::into_pg_type(data_type) {
-        Ok(pg) => sql_type_name(&pg),
-        Err(_) => data_type.to_string(),
-    }
-}
-
-/// A Postgres type as SQL and Postgres's messages spell it (`bigint`, not
-/// `int8`).
-pub fn sql_type_name(pg: &pgwire::api::Type) -> String {
-    match pg.name() {
-        "int8" => "bigint".into(),
-        "int4" => "integer".into(),
-        "int2" => "smallint".into(),
-        "float8" => "double precision".into(),
-        "float4" => "real".into(),
-        "bool" => "boolean".into(),
-        "timestamp" => "timestamp without time zone".into(),
-        "timestamptz" => "timestamp with time zone".into(),
-        "varchar" => "text".into(),
-        "_int8" => "bigint[]".into(),
-        "_int4" => "integer[]".into(),
-        "_int2" => "smallint[]".into(),
-        "_text" => "text[]".into(),
-        other => other.to_string(),
-    }
-}
-
-fn feature_groups_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("schema_name", DataType::Utf8, false),
-        Field::new("name", DataType::Utf8, false),
-        Field::new("version", DataType::Int64, false),
-        Field::new("is_latest", DataType::Boolean, false),
-        Field::new("table_name", DataType::Utf8, false),
-        Field::new("online", DataType::Boolean, false),
-        Field::new("primary_key", DataType::Utf8, false),
-        Field::new("event_time", DataType::Utf8, true),
-        Field::new("ttl_seconds", DataType::Int64, true),
-        Field::new("description", DataType::Utf8, true),
-        Field::new("tags", DataType::Utf8, false),
-        Field::new("offline_version", DataType::Int64, false),
-        Field::new(
-            "created_at",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-        ),
-    ]))
-}
-
-fn features_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("schema_name", DataType::Utf8, false),
-        Field::new("feature_group", DataType::Utf8, false),
-        Field::new("version", DataType::Int64, false),
-        Field::new("ordinal", DataType::Int32, false),
-        Field::new("feature", DataType::Utf8, false),
-        Field::new("data_type", DataType::Utf8, false),
-        Field::new("nullable", DataType::Boolean, false),
-        Field::new("primary_key", DataType::Boolean, false),
-        Field::new("event_time", DataType::Boolean, false),
-    ]))
 }
 
 /// Checks keys, event time and types; returns the schema to store, with
@@ -925,4 +577,12 @@ fn validate_feature_group_schema(
             })
             .collect::<Vec<_>>(),
     ))
+}
+
+fn feature_group(name: &QualifiedName, version: Option<u64>) -> VersionedName<'_> {
+    VersionedName {
+        kind: "feature group",
+        name,
+        version,
+    }
 }

@@ -6,12 +6,15 @@
 //! in the order they were created. DDL that must persist is executed here
 //! (see `ddl.rs`); everything else runs on the shared context unchanged.
 
-mod ddl;
+mod dispatch;
 pub(crate) mod feature_groups;
 pub(crate) mod feature_views;
 mod online_serving;
-mod pg_catalog_overlay;
+mod pg_catalog;
+mod system_tables;
+mod tables;
 mod training_datasets;
+mod versioned;
 
 pub use feature_views::FeatureViewRegistry;
 pub use training_datasets::Progress;
@@ -21,31 +24,26 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
-use datafusion::common::TableReference;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
-use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
-pub use ddl::{Outcome, StatementClass, classify};
-pub use feature_groups::{FS_SCHEMA, ONLINE_SCHEMA, sql_type_name};
-pub use pg_catalog_overlay::rewrite_show;
+pub use crate::names::{DATABASE_NAME, FS_SCHEMA, ONLINE_SCHEMA, normalize_ident};
+pub use dispatch::{Outcome, StatementClass, classify};
+pub use pg_catalog::rewrite_show;
 
 use std::collections::BTreeMap;
 
 use crate::catalog::{Catalog, DEFAULT_SCHEMA, RelationKind};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::featuregroup::FeatureGroup;
 use crate::offline::{OfflineTable, OfflineTableProvider};
 use crate::online::OnlineStore;
-
-/// The one database a server serves; clients see it as `fstore`.
-pub const DATABASE_NAME: &str = "fstore";
+use crate::store::FeatureGroup;
 
 /// What `SELECT version()` answers. Drivers parse the leading
 /// "PostgreSQL <major>.<minor>" to pick their protocol features.
@@ -63,8 +61,8 @@ pub struct Database {
     groups: std::sync::RwLock<BTreeMap<feature_groups::GroupKey, Arc<FeatureGroup>>>,
     views: Arc<FeatureViewRegistry>,
     metrics: crate::metrics::Metrics,
-    /// What pg_catalog adds about our relations (see `pg_catalog_overlay`).
-    catalog_facts: Arc<pg_catalog_overlay::CatalogFacts>,
+    /// What pg_catalog adds about our relations (see `pg_catalog`).
+    catalog_facts: Arc<pg_catalog::CatalogFacts>,
     /// How each feature view version is served online (`fs.feature_views`).
     online_view_status:
         std::sync::RwLock<std::collections::HashMap<feature_views::ViewKey, String>>,
@@ -87,8 +85,8 @@ impl Database {
         )?);
         let views = Arc::new(FeatureViewRegistry::default());
         let ctx = Arc::new(new_session_context(&config)?);
-        let catalog_facts = pg_catalog_overlay::install(&ctx, DATABASE_NAME)?;
-        pg_catalog_overlay::load_types(&ctx, &catalog_facts).await?;
+        let catalog_facts = pg_catalog::install(&ctx, DATABASE_NAME)?;
+        pg_catalog::load_types(&ctx, &catalog_facts).await?;
         let database = Arc::new(Database {
             config,
             ctx,
@@ -107,10 +105,7 @@ impl Database {
         for reserved in [ONLINE_SCHEMA, FS_SCHEMA] {
             catalog_provider.register_schema(reserved, Arc::new(MemorySchemaProvider::new()))?;
         }
-        database.register_catalog_views()?;
-        database.register_feature_view_catalog()?;
-        database.register_training_dataset_catalog()?;
-        database.register_metric_views()?;
+        database.register_system_tables()?;
         database.restore().await?;
         Ok(database)
     }
@@ -232,85 +227,6 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::from(SERVER_VERSION)))),
     ));
     Ok(ctx)
-}
-
-/// Postgres folds unquoted identifiers to lower case.
-pub fn normalize_ident(ident: &Ident) -> String {
-    if ident.quote_style.is_some() {
-        ident.value.clone()
-    } else {
-        ident.value.to_lowercase()
-    }
-}
-
-/// A relation name as (schema, name), defaulting the schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QualifiedName {
-    pub schema: String,
-    pub name: String,
-}
-
-impl std::fmt::Display for QualifiedName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.schema == DEFAULT_SCHEMA {
-            write!(f, "{}", self.name)
-        } else {
-            write!(f, "{}.{}", self.schema, self.name)
-        }
-    }
-}
-
-impl QualifiedName {
-    pub fn from_object_name(name: &ObjectName) -> Result<Self> {
-        let parts: Vec<String> = name
-            .0
-            .iter()
-            .map(|part| match part.as_ident() {
-                Some(ident) => Ok(normalize_ident(ident)),
-                None => Err(Error::syntax(format!("\"{part}\" is not a name"), None)),
-            })
-            .collect::<Result<_>>()?;
-        Self::from_parts(&parts, &name.to_string())
-    }
-
-    pub fn from_table_reference(reference: &TableReference) -> Result<Self> {
-        let parts: Vec<String> = match reference {
-            TableReference::Bare { table } => vec![table.to_string()],
-            TableReference::Partial { schema, table } => {
-                vec![schema.to_string(), table.to_string()]
-            }
-            TableReference::Full {
-                catalog,
-                schema,
-                table,
-            } => vec![catalog.to_string(), schema.to_string(), table.to_string()],
-        };
-        Self::from_parts(&parts, &reference.to_string())
-    }
-
-    fn from_parts(parts: &[String], display: &str) -> Result<Self> {
-        match parts {
-            [name] => Ok(QualifiedName {
-                schema: DEFAULT_SCHEMA.into(),
-                name: name.clone(),
-            }),
-            [schema, name] => Ok(QualifiedName {
-                schema: schema.clone(),
-                name: name.clone(),
-            }),
-            [database, schema, name] if database == DATABASE_NAME => Ok(QualifiedName {
-                schema: schema.clone(),
-                name: name.clone(),
-            }),
-            [_, _, _] => Err(Error::FeatureNotSupported(format!(
-                "cross-database references are not implemented: {display}"
-            ))),
-            _ => Err(Error::syntax(
-                format!("improper qualified name (too many dotted names): {display}"),
-                None,
-            )),
-        }
-    }
 }
 
 impl Drop for Database {

@@ -5,16 +5,17 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::Schema;
 
+use super::Database;
 use super::feature_views::parse_query;
-use super::{Database, ONLINE_SCHEMA, QualifiedName};
 use crate::catalog::FeatureViewDef;
-use crate::error::{Error, Result};
-use crate::metrics::{BUCKET_BOUNDS_US, Metrics};
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::names::ONLINE_SCHEMA;
 use crate::online::vector::{VectorInput, plan_vector};
 use crate::online::{OnlineSource, OnlineTableProvider};
+use crate::sql::QualifiedName;
 
 impl Database {
     pub fn metrics(&self) -> &Metrics {
@@ -163,100 +164,4 @@ impl Database {
         self.bump_online_generation();
         Ok(())
     }
-
-    /// Registers `fs.metrics` and `fs.metric_buckets`.
-    pub(super) fn register_metric_views(self: &Arc<Self>) -> Result<()> {
-        self.register_fs_view("metrics", metrics_schema(), Database::metrics_batch)?;
-        self.register_fs_view(
-            "metric_buckets",
-            metric_buckets_schema(),
-            Database::metric_buckets_batch,
-        )
-    }
-
-    fn metrics_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {
-        let snapshot = self.metrics.snapshot();
-        let quantile = |q: f64| -> ArrayRef {
-            Arc::new(Float64Array::from_iter(
-                snapshot
-                    .iter()
-                    .map(|k| k.quantile_micros(q).map(|v| v as f64)),
-            ))
-        };
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                snapshot.iter().map(|k| k.kind.name()),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                snapshot.iter().map(|k| k.calls as i64),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                snapshot.iter().map(|k| k.errors as i64),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                snapshot.iter().map(|k| k.rows as i64),
-            )),
-            Arc::new(Float64Array::from_iter_values(
-                snapshot.iter().map(|k| k.total_micros as f64 / 1_000.0),
-            )),
-            Arc::new(Float64Array::from_iter(snapshot.iter().map(|k| {
-                (k.calls > 0).then(|| k.total_micros as f64 / k.calls as f64)
-            }))),
-            quantile(0.5),
-            quantile(0.95),
-            quantile(0.99),
-            Arc::new(Float64Array::from_iter(
-                snapshot
-                    .iter()
-                    .map(|k| (k.calls > 0).then_some(k.max_micros as f64)),
-            )),
-        ];
-        RecordBatch::try_new(schema, columns)
-            .map_err(|e| Error::Internal(format!("fs.metrics: {e}")))
-    }
-
-    fn metric_buckets_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {
-        let (mut kinds, mut bounds, mut counts) = (Vec::new(), Vec::new(), Vec::new());
-        for kind in self.metrics.snapshot() {
-            let mut cumulative = 0u64;
-            for (index, count) in kind.buckets.iter().enumerate() {
-                cumulative += count;
-                kinds.push(kind.kind.name());
-                bounds.push(BUCKET_BOUNDS_US.get(index).map(|&b| b as f64));
-                counts.push(cumulative as i64);
-            }
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(kinds)),
-            Arc::new(Float64Array::from(bounds)),
-            Arc::new(Int64Array::from(counts)),
-        ];
-        RecordBatch::try_new(schema, columns)
-            .map_err(|e| Error::Internal(format!("fs.metric_buckets: {e}")))
-    }
-}
-
-fn metrics_schema() -> SchemaRef {
-    let float = |name: &str| Field::new(name, DataType::Float64, true);
-    Arc::new(Schema::new(vec![
-        Field::new("query_kind", DataType::Utf8, false),
-        Field::new("calls", DataType::Int64, false),
-        Field::new("errors", DataType::Int64, false),
-        Field::new("rows", DataType::Int64, false),
-        Field::new("total_ms", DataType::Float64, false),
-        float("mean_us"),
-        float("p50_us"),
-        float("p95_us"),
-        float("p99_us"),
-        float("max_us"),
-    ]))
-}
-
-fn metric_buckets_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("query_kind", DataType::Utf8, false),
-        // NULL is the unbounded last bucket (+Inf).
-        Field::new("le_us", DataType::Float64, true),
-        Field::new("calls", DataType::Int64, false),
-    ]))
 }

@@ -16,11 +16,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{
-    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StringArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -42,9 +40,11 @@ use pgwire::api::results::Tag;
 
 use super::feature_groups::{now_micros, sql_string};
 use super::feature_views::parse_query;
-use super::{Database, Outcome, QualifiedName};
+use super::versioned::{Dropping, VersionedName};
+use super::{Database, Outcome};
 use crate::catalog::{DefKind, TrainingDatasetDef, versioned_name};
 use crate::error::{Error, Result};
+use crate::sql::QualifiedName;
 use crate::sql::ast::{CreateTrainingDataset, Split};
 
 /// Sends progress messages to the client while a statement runs.
@@ -81,18 +81,10 @@ impl Database {
         name: &QualifiedName,
         version: Option<u64>,
     ) -> Result<TrainingDatasetDef> {
-        let versions = self.training_dataset_versions(&name.schema, &name.name)?;
-        let found = match version {
-            Some(v) => versions.into_iter().find(|d| d.version == v),
-            None => versions.into_iter().last(),
-        };
-        found.ok_or_else(|| Error::UndefinedObject {
-            kind: "training dataset",
-            name: match version {
-                Some(v) => format!("{name} version {v}"),
-                None => name.to_string(),
-            },
-        })
+        training_dataset(name, version).find(
+            self.training_dataset_versions(&name.schema, &name.name)?,
+            |d| d.version,
+        )
     }
 
     /// The training dataset a relation name means: `name` (latest) or
@@ -388,29 +380,15 @@ impl Database {
         if_exists: bool,
     ) -> Result<Outcome> {
         let tag = Tag::new("DROP TRAINING DATASET");
-        let targets: Vec<TrainingDatasetDef> = self
-            .training_dataset_versions(&name.schema, &name.name)?
-            .into_iter()
-            .filter(|d| version.is_none_or(|v| d.version == v))
-            .collect();
-        if targets.is_empty() {
-            let described = match version {
-                Some(v) => format!("{name} version {v}"),
-                None => name.to_string(),
-            };
-            if if_exists {
-                return Ok(Outcome {
-                    tag,
-                    notices: vec![format!(
-                        "training dataset \"{described}\" does not exist, skipping"
-                    )],
-                });
-            }
-            return Err(Error::UndefinedObject {
-                kind: "training dataset",
-                name: described,
-            });
-        }
+        let targets = match training_dataset(name, version).to_drop(
+            self.training_dataset_versions(&name.schema, &name.name)?,
+            |d| d.version,
+            if_exists,
+            "DROP TRAINING DATASET",
+        )? {
+            Dropping::Versions(targets) => targets,
+            Dropping::Skipped(outcome) => return Ok(outcome),
+        };
         let keys: Vec<(String, String, u64)> = targets
             .iter()
             .map(|d| (d.schema.clone(), d.name.clone(), d.version))
@@ -432,87 +410,6 @@ impl Database {
             notices: Vec::new(),
         })
     }
-
-    pub(super) fn register_training_dataset_catalog(self: &Arc<Self>) -> Result<()> {
-        self.register_fs_view(
-            "training_datasets",
-            training_datasets_schema(),
-            Database::training_datasets_batch,
-        )
-    }
-
-    fn training_datasets_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {
-        let defs: Vec<TrainingDatasetDef> = self.catalog.defs(DefKind::TrainingDataset)?;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                defs.iter().map(|d| d.schema.clone()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                defs.iter().map(|d| d.name.clone()),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                defs.iter().map(|d| d.version as i64),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                defs.iter().map(|d| d.versioned_name()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                defs.iter().map(|d| d.feature_view.clone()),
-            )),
-            Arc::new(StringArray::from_iter_values(defs.iter().map(|d| {
-                serde_json::to_string(&d.offline_versions).unwrap_or_default()
-            }))),
-            Arc::new(StringArray::from_iter(
-                defs.iter().map(|d| d.filter.clone()),
-            )),
-            Arc::new(StringArray::from_iter(defs.iter().map(|d| d.split.clone()))),
-            Arc::new(Int64Array::from_iter(
-                defs.iter().map(|d| d.seed.map(|s| s as i64)),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                defs.iter().map(|d| d.rows as i64),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                defs.iter().map(|d| d.query.clone()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                defs.iter()
-                    .map(|d| self.dataset_path(&d.storage_id).display().to_string()),
-            )),
-            Arc::new(StringArray::from_iter(
-                defs.iter().map(|d| d.description.clone()),
-            )),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(
-                defs.iter().map(|d| d.created_at_micros),
-            )),
-        ];
-        Ok(RecordBatch::try_new(schema, columns)
-            .map_err(datafusion::error::DataFusionError::from)?)
-    }
-}
-
-fn training_datasets_schema() -> SchemaRef {
-    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-    Arc::new(Schema::new(vec![
-        text("schema_name", false),
-        text("name", false),
-        Field::new("version", DataType::Int64, false),
-        text("versioned_name", false),
-        text("feature_view", false),
-        text("offline_versions", false),
-        text("filter", true),
-        text("split", true),
-        Field::new("seed", DataType::Int64, true),
-        Field::new("rows", DataType::Int64, false),
-        text("query", false),
-        text("location", false),
-        text("description", true),
-        Field::new(
-            "created_at",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-        ),
-    ]))
 }
 
 /// Replaces each pinned feature group (`"schema"."name_vN"`) in a view's
@@ -693,5 +590,13 @@ impl ScalarUDFImpl for UnitHash {
         Ok(ColumnarValue::Array(Arc::new(
             Float64Array::from_iter_values(values),
         )))
+    }
+}
+
+fn training_dataset(name: &QualifiedName, version: Option<u64>) -> VersionedName<'_> {
+    VersionedName {
+        kind: "training dataset",
+        name,
+        version,
     }
 }

@@ -7,6 +7,7 @@
 //! writes Parquet files as batches arrive and commits them in one Delta
 //! transaction at the end, so a statement that fails leaves no trace.
 
+mod ingest;
 mod provider;
 pub mod time_travel;
 
@@ -25,6 +26,7 @@ use futures::StreamExt;
 use tokio::sync::Mutex;
 use url::Url;
 
+pub use ingest::{Ingest, IngestTarget};
 pub use provider::{OfflineTableProvider, SequencedScan};
 
 /// The hidden column that orders a feature group's rows by write (see

@@ -16,8 +16,8 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 
+use super::IngestTarget;
 use super::OfflineTable;
-use crate::ingest::IngestTarget;
 
 #[derive(Debug)]
 pub struct OfflineTableProvider {

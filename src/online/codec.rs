@@ -37,10 +37,10 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::scalar::ScalarValue;
 
+pub use super::row::FORMAT_V1;
 use super::row::RowLayout;
 use crate::error::{Error, Result};
 
-pub const FORMAT_V1: u8 = 1;
 /// Event time stored for groups without one: every write replaces.
 pub const NO_EVENT_TIME: i64 = i64::MIN;
 
@@ -738,5 +738,35 @@ mod tests {
             decoder.push(&encoded).unwrap();
         }
         assert_eq!(decoder.finish().unwrap(), b);
+    }
+
+    #[test]
+    fn row_layout_splits_fixed_variable_and_null_columns() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("score", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![7, 8])),
+                Arc::new(StringArray::from(vec![Some("héllo"), None])),
+                Arc::new(Float64Array::from(vec![None, Some(2.5)])),
+            ],
+        )
+        .unwrap();
+        let layout = RowLayout::new(&schema);
+        let first = encode_row(&batch, 0, 42).unwrap();
+        let view = layout.split(&first).unwrap();
+        assert_eq!(view.event_time, 42);
+        assert_eq!(view.value(0), Some(&7i64.to_le_bytes()[..]));
+        assert_eq!(view.value(1), Some("héllo".as_bytes()));
+        assert_eq!(view.value(2), None);
+        let second = encode_row(&batch, 1, 0).unwrap();
+        let view = layout.split(&second).unwrap();
+        assert_eq!(view.value(1), None);
+        assert_eq!(view.value(2), Some(&2.5f64.to_le_bytes()[..]));
+        assert!(layout.split(&second[..second.len() - 1]).is_err());
     }
 }

@@ -5,8 +5,10 @@
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 
-use super::codec::FORMAT_V1;
 use crate::error::{Error, Result};
+
+/// The leading byte of every stored key and row: the format version.
+pub const FORMAT_V1: u8 = 1;
 
 /// How many bytes a non-null value of `data_type` takes in a stored row;
 /// `None` for length-prefixed (text and binary) values.
@@ -111,46 +113,5 @@ impl RowLayout {
         };
         self.split_into(bytes, &mut view)?;
         Ok(view)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
-    use datafusion::arrow::datatypes::{Field, Schema};
-
-    use super::*;
-    use crate::online::codec::encode_row;
-
-    #[test]
-    fn splits_fixed_variable_and_null_columns() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("k", DataType::Int64, false),
-            Field::new("name", DataType::Utf8, true),
-            Field::new("score", DataType::Float64, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(Int64Array::from(vec![7, 8])),
-                Arc::new(StringArray::from(vec![Some("héllo"), None])),
-                Arc::new(Float64Array::from(vec![None, Some(2.5)])),
-            ],
-        )
-        .unwrap();
-        let layout = RowLayout::new(&schema);
-        let first = encode_row(&batch, 0, 42).unwrap();
-        let view = layout.split(&first).unwrap();
-        assert_eq!(view.event_time, 42);
-        assert_eq!(view.value(0), Some(&7i64.to_le_bytes()[..]));
-        assert_eq!(view.value(1), Some("héllo".as_bytes()));
-        assert_eq!(view.value(2), None);
-        let second = encode_row(&batch, 1, 0).unwrap();
-        let view = layout.split(&second).unwrap();
-        assert_eq!(view.value(1), None);
-        assert_eq!(view.value(2), Some(&2.5f64.to_le_bytes()[..]));
-        assert!(layout.split(&second[..second.len() - 1]).is_err());
     }
 }

@@ -22,7 +22,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::source::{OnlineGroup, VectorJoin, VectorPlan};
-use crate::database::normalize_ident;
+use crate::names::normalize_ident;
 use crate::sql::asof::{INNER_MARKER, LEFT_MARKER};
 use crate::sql::ast::conjuncts;
 

@@ -3,7 +3,6 @@
 
 pub mod asof;
 pub mod like_escape;
-pub mod spine;
 
 use std::sync::Arc;
 

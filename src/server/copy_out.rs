@@ -19,9 +19,9 @@ use pgwire::api::results::{
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::CopyData;
 
+use crate::copy_in::CopyFormat;
 use crate::database::Database;
 use crate::error::{Error, Result};
-use crate::ingest::copy::CopyFormat;
 
 pub async fn copy_to_stdout(database: &Database, statement: &Statement) -> Result<Response> {
     let Statement::Copy {

@@ -45,11 +45,25 @@ pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
 pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
 pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 pub const INTERNAL_ERROR: &str = "XX000";
+pub const PROTOCOL_VIOLATION: &str = "08P01";
 
 fn info(code: &str, message: impl Into<String>) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".into(), code.into(), message.into());
     info.severity_nonlocalized = Some("ERROR".into());
     info
+}
+
+/// A message that breaks the protocol's rules (08P01).
+pub fn protocol_violation(message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(info(PROTOCOL_VIOLATION, message)))
+}
+
+/// A COPY the client abandoned with CopyFail (57014, as Postgres).
+pub fn copy_failed(message: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(info(
+        QUERY_CANCELED,
+        format!("COPY from stdin failed: {message}"),
+    )))
 }
 
 /// `query` is the statement text the error's location refers to and
@@ -374,6 +388,39 @@ pub fn api_error_info(error: &(dyn std::error::Error + Send + Sync + 'static)) -
         parser_error_info(parser, None)
     } else {
         info(INTERNAL_ERROR, error.to_string())
+    }
+}
+
+/// Re-maps an error that came back from datafusion-postgres with the
+/// statement's position in the whole query string.
+pub fn in_context(error: PgWireError, context: &QueryContext<'_>) -> PgWireError {
+    use datafusion::error::DataFusionError;
+    match error {
+        PgWireError::ApiError(inner) => {
+            let info = if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                datafusion_error_info(df, Some(context))
+            } else if let Some(parser) = inner.downcast_ref::<ParserError>() {
+                let wrapped = DataFusionError::SQL(Box::new(parser.clone()), None);
+                datafusion_error_info(&wrapped, Some(context))
+            } else {
+                api_error_info(inner.as_ref())
+            };
+            PgWireError::UserError(Box::new(info))
+        }
+        other => other,
+    }
+}
+
+/// When the compatibility parser rejects a statement without saying where,
+/// report DataFusion's parser error, which has a position.
+pub fn prefer_positioned(error: PgWireError, syntax: Option<Error>) -> PgWireError {
+    match (&error, syntax) {
+        (PgWireError::UserError(info), Some(syntax))
+            if info.code == SYNTAX_ERROR && info.position.is_none() =>
+        {
+            to_pgwire(syntax, None)
+        }
+        _ => error,
     }
 }
 

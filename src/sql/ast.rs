@@ -3,10 +3,8 @@
 use std::fmt;
 
 use datafusion::sql::sqlparser::ast::{
-    ColumnDef, Expr, Ident, ObjectName, Query, SqlOption, Statement,
+    BinaryOperator, ColumnDef, Expr, Ident, ObjectName, Query, SqlOption, Statement,
 };
-
-pub use super::views::{CreateFeatureView, CreateTrainingDataset, ObjectKind, Split};
 
 /// A statement of fstore's dialect (everything else is DataFusion SQL).
 #[derive(Debug, Clone, PartialEq)]
@@ -227,5 +225,143 @@ pub fn conjuncts(
         }
         Expr::Nested(inner) => conjuncts(inner),
         other => vec![other],
+    }
+}
+
+/// The catalog objects these statements manage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    FeatureView,
+    TrainingDataset,
+}
+
+impl ObjectKind {
+    pub fn keywords(self) -> &'static str {
+        match self {
+            ObjectKind::FeatureView => "FEATURE VIEW",
+            ObjectKind::TrainingDataset => "TRAINING DATASET",
+        }
+    }
+
+    pub fn plural_keywords(self) -> &'static str {
+        match self {
+            ObjectKind::FeatureView => "FEATURE VIEWS",
+            ObjectKind::TrainingDataset => "TRAINING DATASETS",
+        }
+    }
+
+    /// As Postgres names object kinds in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::FeatureView => "feature view",
+            ObjectKind::TrainingDataset => "training dataset",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateFeatureView {
+    pub if_not_exists: bool,
+    pub name: ObjectName,
+    pub version: Option<u64>,
+    pub comment: Option<String>,
+    pub query: Box<Query>,
+    pub labels: Vec<Ident>,
+}
+
+impl fmt::Display for CreateFeatureView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CREATE FEATURE VIEW ")?;
+        if self.if_not_exists {
+            write!(f, "IF NOT EXISTS ")?;
+        }
+        write!(f, "{}", self.name)?;
+        if let Some(version) = self.version {
+            write!(f, " VERSION {version}")?;
+        }
+        if let Some(comment) = &self.comment {
+            write!(f, " COMMENT {}", quote_string(comment))?;
+        }
+        write!(f, " AS {}", self.query)?;
+        if !self.labels.is_empty() {
+            write!(f, " LABELS ({})", comma_separated(&self.labels))?;
+        }
+        Ok(())
+    }
+}
+
+/// How a training dataset's rows are assigned to splits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Split {
+    /// Each row lands in a split with the given probability, decided by a
+    /// hash of the row's position and the seed (reproducible).
+    Random {
+        fractions: Vec<(Ident, f64)>,
+        seed: u64,
+    },
+    /// Each row lands in the first split whose condition on the view's
+    /// event time holds.
+    ByTime {
+        parts: Vec<(Ident, BinaryOperator, Expr)>,
+    },
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Split::Random { fractions, seed } => {
+                let parts: Vec<String> = fractions
+                    .iter()
+                    .map(|(name, fraction)| format!("{name} {fraction}"))
+                    .collect();
+                write!(f, "SPLIT RANDOM ({}) SEED {seed}", parts.join(", "))
+            }
+            Split::ByTime { parts } => {
+                let parts: Vec<String> = parts
+                    .iter()
+                    .map(|(name, op, value)| format!("{name} {op} {value}"))
+                    .collect();
+                write!(f, "SPLIT BY TIME ({})", parts.join(", "))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateTrainingDataset {
+    pub if_not_exists: bool,
+    pub name: ObjectName,
+    pub version: Option<u64>,
+    pub view: ObjectName,
+    pub view_version: Option<u64>,
+    pub filter: Option<Expr>,
+    pub split: Option<Split>,
+    pub comment: Option<String>,
+}
+
+impl fmt::Display for CreateTrainingDataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CREATE TRAINING DATASET ")?;
+        if self.if_not_exists {
+            write!(f, "IF NOT EXISTS ")?;
+        }
+        write!(f, "{}", self.name)?;
+        if let Some(version) = self.version {
+            write!(f, " VERSION {version}")?;
+        }
+        write!(f, " FROM {}", self.view)?;
+        if let Some(version) = self.view_version {
+            write!(f, " VERSION {version}")?;
+        }
+        if let Some(filter) = &self.filter {
+            write!(f, " WHERE {filter}")?;
+        }
+        if let Some(split) = &self.split {
+            write!(f, " {split}")?;
+        }
+        if let Some(comment) = &self.comment {
+            write!(f, " COMMENT {}", quote_string(comment))?;
+        }
+        Ok(())
     }
 }

@@ -3,15 +3,18 @@
 
 pub mod asof;
 pub mod ast;
+pub mod feature_views;
 pub mod parser;
 pub mod projection_subqueries;
+pub mod qualified_name;
 pub mod regclass;
 pub mod split;
 pub mod time_travel;
-pub mod views;
+pub mod words;
 
 pub use ast::FsStatement;
 pub use parser::{Parsed, parse_statement};
+pub use qualified_name::QualifiedName;
 pub use split::{StatementText, split_statements};
 
 /// fstore's SQL extensions inside otherwise ordinary statements (time

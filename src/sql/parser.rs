@@ -10,6 +10,7 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token};
 
 use super::ast::{CreateFeatureGroup, FsStatement, Serving};
 use super::split::{LocationIndex, StatementText, starts_with_words};
+use super::words::{expect_end, expect_word, parse_optional_version_of, parse_word};
 use crate::error::{Error, Result};
 
 /// One statement, classified.
@@ -22,7 +23,7 @@ pub enum Parsed {
     /// that plain DataFusion SQL does not, and reports the error otherwise.
     /// DataFusion's own syntax error (with its position) is kept in case the
     /// other parser's error has none.
-    Passthrough(Option<Error>),
+    HandOn(Option<Error>),
 }
 
 /// Parses one statement of a query string.
@@ -34,7 +35,8 @@ pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
             Box::new(parsed),
         ))));
     }
-    use super::views::{self, ObjectKind};
+    use super::ast::ObjectKind;
+    use super::feature_views as views;
     let words = |w: &[&str]| starts_with_words(&statement.tokens, w);
     let view_statement = if words(&["CREATE", "FEATURE", "VIEW"]) {
         Some(
@@ -115,12 +117,12 @@ pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
                 || Error::Internal("parser returned no statement".into()),
             )?)))
         }
-        Ok(_) => Ok(Parsed::Passthrough(None)),
+        Ok(_) => Ok(Parsed::HandOn(None)),
         Err(e) => match e.find_root() {
-            datafusion::error::DataFusionError::SQL(parser_error, _) => Ok(Parsed::Passthrough(
-                Some(syntax_error(parser_error.as_ref().clone(), statement)),
-            )),
-            _ => Ok(Parsed::Passthrough(None)),
+            datafusion::error::DataFusionError::SQL(parser_error, _) => Ok(Parsed::HandOn(Some(
+                syntax_error(parser_error.as_ref().clone(), statement),
+            ))),
+            _ => Ok(Parsed::HandOn(None)),
         },
     }
 }
@@ -181,24 +183,6 @@ fn postgres_style(message: &str) -> String {
     }
 }
 
-pub(super) fn parse_word(parser: &mut Parser<'_>, word: &str) -> bool {
-    match &parser.peek_token().token {
-        Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) => {
-            parser.next_token();
-            true
-        }
-        _ => false,
-    }
-}
-
-fn expect_word(parser: &mut Parser<'_>, word: &str) -> Result<(), ParserError> {
-    if parse_word(parser, word) {
-        Ok(())
-    } else {
-        parser.expected(word, parser.peek_token())
-    }
-}
-
 fn copies_from_stdin(tokens: &[Token]) -> bool {
     tokens.windows(2).any(|pair| {
         matches!((&pair[0], &pair[1]), (Token::Word(a), Token::Word(b))
@@ -247,31 +231,6 @@ fn parse_copy_from_stdin(sql: &str) -> Result<FsStatement, ParserError> {
         _ => Err(ParserError::ParserError(
             "COPY … FROM STDIN needs a table name".into(),
         )),
-    }
-}
-
-pub(super) fn expect_end(parser: &mut Parser<'_>) -> Result<(), ParserError> {
-    if parser.peek_token().token != Token::EOF {
-        return parser.expected("end of statement", parser.peek_token());
-    }
-    Ok(())
-}
-
-/// `[VERSION n]` after the name of a versioned `object` ("feature group", …).
-pub(super) fn parse_optional_version_of(
-    parser: &mut Parser<'_>,
-    object: &str,
-) -> Result<Option<u64>, ParserError> {
-    if parser.parse_keyword(Keyword::VERSION) {
-        let version = parser.parse_literal_uint()?;
-        if version == 0 {
-            return Err(ParserError::ParserError(format!(
-                "{object} versions start at 1"
-            )));
-        }
-        Ok(Some(version))
-    } else {
-        Ok(None)
     }
 }
 
@@ -503,7 +462,7 @@ mod tests {
         assert!(matches!(parse_one("SELECT 1").unwrap(), Parsed::Sql(_)));
         assert!(matches!(
             parse_one("SELECT 1 OPERATOR(pg_catalog.~) 2 @@@").unwrap(),
-            Parsed::Passthrough(_) | Parsed::Sql(_)
+            Parsed::HandOn(_) | Parsed::Sql(_)
         ));
     }
 }
@@ -517,7 +476,7 @@ mod passthrough_tests {
     fn datafusion_syntax_errors_are_kept_with_their_position() {
         let statements = split_statements("SELECT * FRM t").unwrap();
         match parse_statement(&statements[0]).unwrap() {
-            Parsed::Passthrough(Some(Error::Syntax { position, message })) => {
+            Parsed::HandOn(Some(Error::Syntax { position, message })) => {
                 assert_eq!(position, Some(14), "{message}");
             }
             other => panic!("expected a kept syntax error, got {other:?}"),

@@ -200,7 +200,7 @@ pub fn decode_value(
     match format {
         FieldFormat::Text => {
             let text = utf8(bytes, parameter)?;
-            parse_text(text, kind, &crate::database::sql_type_name(pg_type))
+            parse_text(text, kind, &crate::pg_types::sql_type_name(pg_type))
         }
         FieldFormat::Binary => {
             let value = decode_binary(bytes, pg_type, parameter)?;
@@ -230,7 +230,7 @@ pub fn decode_array(
             parse_text_array(text)?
                 .into_iter()
                 .map(|e| {
-                    e.map(|text| parse_text(&text, kind, &crate::database::sql_type_name(element)))
+                    e.map(|text| parse_text(&text, kind, &crate::pg_types::sql_type_name(element)))
                         .transpose()
                 })
                 .collect()

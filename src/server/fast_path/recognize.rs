@@ -22,9 +22,10 @@ use pgwire::api::Type;
 use pgwire::api::results::FieldInfo;
 
 use super::params::{self, KeyKind, KeyValue};
-use crate::database::{ONLINE_SCHEMA, normalize_ident, sql_type_name};
 use crate::error::{Error, Result};
+use crate::names::{ONLINE_SCHEMA, normalize_ident};
 use crate::online::OnlineSource;
+use crate::pg_types::sql_type_name;
 use crate::sql::ast::conjuncts;
 
 /// Where one value of a key comes from.
@@ -445,7 +446,7 @@ fn online_target(name: &ObjectName) -> Option<String> {
     match parts.as_slice() {
         [schema, table] if schema == ONLINE_SCHEMA => Some(table.clone()),
         [database, schema, table]
-            if database == crate::database::DATABASE_NAME && schema == ONLINE_SCHEMA =>
+            if database == crate::names::DATABASE_NAME && schema == ONLINE_SCHEMA =>
         {
             Some(table.clone())
         }

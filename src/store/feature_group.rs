@@ -10,8 +10,6 @@
 //! aborts rather than acknowledge or retry (an fsync failure cannot be
 //! trusted); recovery then catches up from the offline log.
 
-pub mod views;
-
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,7 +21,7 @@ use futures::StreamExt;
 
 use crate::catalog::FeatureGroupDef;
 use crate::error::{Error, Result};
-use crate::ingest::Ingest;
+use crate::offline::Ingest;
 use crate::offline::OfflineTable;
 use crate::online::{OnlineGroup, OnlineLayout, OnlineSource, OnlineStore, OnlineTableProvider};
 

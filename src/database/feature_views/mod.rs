@@ -9,15 +9,12 @@
 //! latest version) and `name_vN`; filters on it push down through the AS OF
 //! joins into the root's scan.
 
+mod spine;
+
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::{Arc, RwLock};
 
-use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::datasource::ViewTable;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -29,12 +26,14 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use pgwire::api::results::Tag;
 
-use super::feature_groups::{now_micros, postgres_type_name, sql_string};
-use super::{Database, Outcome, QualifiedName};
+use super::feature_groups::{now_micros, sql_string};
+use super::versioned::{Dropping, VersionedName};
+use super::{Database, Outcome};
 use crate::catalog::{DefKind, FeatureViewDef, versioned_name};
 use crate::error::{Error, Result};
-use crate::featuregroup::FeatureGroup;
+use crate::sql::QualifiedName;
 use crate::sql::ast::{CreateFeatureView, ObjectKind};
+use crate::store::FeatureGroup;
 
 pub type ViewKey = (String, String, u64);
 
@@ -199,7 +198,7 @@ impl Database {
         let [statement] = statements.as_mut_slice() else {
             return Ok(None);
         };
-        if crate::planner::spine::expand_spine_calls(statement, &self.views)? {
+        if spine::expand_spine_calls(statement, &self.views)? {
             Ok(Some(statement.to_string()))
         } else {
             Ok(None)
@@ -467,21 +466,18 @@ impl Database {
         name: &QualifiedName,
         version: Option<u64>,
     ) -> Result<Arc<FeatureViewDef>> {
+        let named = feature_view(name, version);
         let versions = self.views.versions(&name.schema, &name.name);
-        let found = match version {
-            Some(v) => versions.into_iter().find(|d| d.version == v),
-            None => versions
-                .into_iter()
-                .last()
-                .or_else(|| self.views.resolve(&name.schema, &name.name)),
-        };
-        found.ok_or_else(|| Error::UndefinedObject {
-            kind: "feature view",
-            name: match version {
-                Some(v) => format!("{name} version {v}"),
-                None => name.to_string(),
-            },
-        })
+        // An unversioned name may also be a versioned one (`name_v2`).
+        named
+            .pick(versions, |d| d.version)
+            .or_else(|| {
+                version
+                    .is_none()
+                    .then(|| self.views.resolve(&name.schema, &name.name))
+                    .flatten()
+            })
+            .ok_or_else(|| named.undefined())
     }
 
     pub(super) async fn drop_feature_view(
@@ -490,31 +486,16 @@ impl Database {
         version: Option<u64>,
         if_exists: bool,
     ) -> Result<Outcome> {
-        let targets: Vec<Arc<FeatureViewDef>> = self
-            .views
-            .versions(&name.schema, &name.name)
-            .into_iter()
-            .filter(|d| version.is_none_or(|v| d.version == v))
-            .collect();
         let tag = Tag::new("DROP FEATURE VIEW");
-        if targets.is_empty() {
-            let described = match version {
-                Some(v) => format!("{name} version {v}"),
-                None => name.to_string(),
-            };
-            if if_exists {
-                return Ok(Outcome {
-                    tag,
-                    notices: vec![format!(
-                        "feature view \"{described}\" does not exist, skipping"
-                    )],
-                });
-            }
-            return Err(Error::UndefinedObject {
-                kind: "feature view",
-                name: described,
-            });
-        }
+        let targets = match feature_view(name, version).to_drop(
+            self.views.versions(&name.schema, &name.name),
+            |d| d.version,
+            if_exists,
+            "DROP FEATURE VIEW",
+        )? {
+            Dropping::Versions(targets) => targets,
+            Dropping::Skipped(outcome) => return Ok(outcome),
+        };
         let keys: Vec<ViewKey> = targets
             .iter()
             .map(|d| (d.schema.clone(), d.name.clone(), d.version))
@@ -584,153 +565,12 @@ impl Database {
             }
         }
     }
-
-    /// Registers `fs.feature_views` and `fs.feature_view_columns`.
-    pub(super) fn register_feature_view_catalog(self: &Arc<Self>) -> Result<()> {
-        self.register_fs_view(
-            "feature_views",
-            feature_views_schema(),
-            Database::feature_views_batch,
-        )?;
-        self.register_fs_view(
-            "feature_view_columns",
-            feature_view_columns_schema(),
-            Database::feature_view_columns_batch,
-        )
-    }
-
-    fn feature_views_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {
-        let views = self.views.all();
-        let latest = |v: &FeatureViewDef| {
-            !views
-                .iter()
-                .any(|o| o.schema == v.schema && o.name == v.name && o.version > v.version)
-        };
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                views.iter().map(|v| v.schema.clone()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                views.iter().map(|v| v.name.clone()),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                views.iter().map(|v| v.version as i64),
-            )),
-            Arc::new(BooleanArray::from_iter(
-                views.iter().map(|v| Some(latest(v))),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                views.iter().map(|v| v.versioned_name()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                views.iter().map(|v| v.root.clone()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                views.iter().map(|v| v.serving_key.join(", ")),
-            )),
-            Arc::new(StringArray::from_iter(
-                views.iter().map(|v| v.event_time.clone()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                views.iter().map(|v| v.labels.join(", ")),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                views.iter().map(|v| v.feature_groups.join(", ")),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                views.iter().map(|v| v.query.clone()),
-            )),
-            Arc::new(StringArray::from_iter(
-                views.iter().map(|v| v.description.clone()),
-            )),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(
-                views.iter().map(|v| v.created_at_micros),
-            )),
-            Arc::new(StringArray::from_iter(
-                views.iter().map(|v| self.online_status(v)),
-            )),
-        ];
-        Ok(RecordBatch::try_new(schema, columns)
-            .map_err(datafusion::error::DataFusionError::from)?)
-    }
-
-    fn feature_view_columns_batch(&self, schema: SchemaRef) -> Result<RecordBatch> {
-        let provider = self.catalog_provider()?;
-        let (mut schemas, mut names, mut versions, mut ordinals) = (vec![], vec![], vec![], vec![]);
-        let (mut columns_out, mut types, mut roles) = (vec![], vec![], vec![]);
-        for view in self.views.all() {
-            let Some(table) = provider.schema(&view.schema).and_then(|s| {
-                futures::executor::block_on(s.table(&view.versioned_name()))
-                    .ok()
-                    .flatten()
-            }) else {
-                continue;
-            };
-            for (i, field) in table.schema().fields().iter().enumerate() {
-                schemas.push(view.schema.clone());
-                names.push(view.name.clone());
-                versions.push(view.version as i64);
-                ordinals.push(i as i32 + 1);
-                columns_out.push(field.name().clone());
-                types.push(postgres_type_name(field.data_type()));
-                roles.push(if view.serving_key.contains(field.name()) {
-                    "serving key"
-                } else if view.event_time.as_ref() == Some(field.name()) {
-                    "event time"
-                } else if view.labels.contains(field.name()) {
-                    "label"
-                } else {
-                    "feature"
-                });
-            }
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(schemas)),
-            Arc::new(StringArray::from(names)),
-            Arc::new(Int64Array::from(versions)),
-            Arc::new(Int32Array::from(ordinals)),
-            Arc::new(StringArray::from(columns_out)),
-            Arc::new(StringArray::from(types)),
-            Arc::new(StringArray::from(roles)),
-        ];
-        Ok(RecordBatch::try_new(schema, columns)
-            .map_err(datafusion::error::DataFusionError::from)?)
-    }
 }
 
-fn feature_views_schema() -> SchemaRef {
-    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-    Arc::new(Schema::new(vec![
-        text("schema_name", false),
-        text("name", false),
-        Field::new("version", DataType::Int64, false),
-        Field::new("latest", DataType::Boolean, false),
-        text("versioned_name", false),
-        text("root_feature_group", false),
-        text("serving_key", false),
-        text("event_time", true),
-        text("labels", false),
-        text("feature_groups", false),
-        text("query", false),
-        text("description", true),
-        Field::new(
-            "created_at",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-        ),
-        text("online_status", true),
-    ]))
-}
-
-fn feature_view_columns_schema() -> SchemaRef {
-    let text = |name: &str| Field::new(name, DataType::Utf8, false);
-    Arc::new(Schema::new(vec![
-        text("schema_name"),
-        text("feature_view"),
-        Field::new("version", DataType::Int64, false),
-        Field::new("ordinal", DataType::Int32, false),
-        text("column_name"),
-        text("data_type"),
-        text("role"),
-    ]))
+fn feature_view(name: &QualifiedName, version: Option<u64>) -> VersionedName<'_> {
+    VersionedName {
+        kind: "feature view",
+        name,
+        version,
+    }
 }

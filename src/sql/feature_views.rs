@@ -1,5 +1,5 @@
-//! Statements for feature views and training datasets: AST with `Display`
-//! and their parsers.
+//! Parsers of the statements for feature views and the training datasets
+//! made from them (their AST, with `Display`, is in `sql::ast`).
 //!
 //! ```sql
 //! CREATE FEATURE VIEW [IF NOT EXISTS] name [VERSION n] [COMMENT '…'] AS query [LABELS (col, …)]
@@ -12,171 +12,18 @@
 //! DROP FEATURE VIEW [IF EXISTS] name [VERSION n] | DROP TRAINING DATASET [IF EXISTS] name [VERSION n]
 //! ```
 
-use std::fmt;
-
-use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Ident, ObjectName, Query};
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Ident, ObjectName};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-use super::ast::{comma_separated, quote_string};
-use super::parser::{expect_end, parse_optional_version_of, parse_word};
-
-/// The catalog objects these statements manage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectKind {
-    FeatureView,
-    TrainingDataset,
-}
-
-impl ObjectKind {
-    pub fn keywords(self) -> &'static str {
-        match self {
-            ObjectKind::FeatureView => "FEATURE VIEW",
-            ObjectKind::TrainingDataset => "TRAINING DATASET",
-        }
-    }
-
-    pub fn plural_keywords(self) -> &'static str {
-        match self {
-            ObjectKind::FeatureView => "FEATURE VIEWS",
-            ObjectKind::TrainingDataset => "TRAINING DATASETS",
-        }
-    }
-
-    /// As Postgres names object kinds in messages.
-    pub fn noun(self) -> &'static str {
-        match self {
-            ObjectKind::FeatureView => "feature view",
-            ObjectKind::TrainingDataset => "training dataset",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreateFeatureView {
-    pub if_not_exists: bool,
-    pub name: ObjectName,
-    pub version: Option<u64>,
-    pub comment: Option<String>,
-    pub query: Box<Query>,
-    pub labels: Vec<Ident>,
-}
-
-impl fmt::Display for CreateFeatureView {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CREATE FEATURE VIEW ")?;
-        if self.if_not_exists {
-            write!(f, "IF NOT EXISTS ")?;
-        }
-        write!(f, "{}", self.name)?;
-        if let Some(version) = self.version {
-            write!(f, " VERSION {version}")?;
-        }
-        if let Some(comment) = &self.comment {
-            write!(f, " COMMENT {}", quote_string(comment))?;
-        }
-        write!(f, " AS {}", self.query)?;
-        if !self.labels.is_empty() {
-            write!(f, " LABELS ({})", comma_separated(&self.labels))?;
-        }
-        Ok(())
-    }
-}
-
-/// How a training dataset's rows are assigned to splits.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Split {
-    /// Each row lands in a split with the given probability, decided by a
-    /// hash of the row's position and the seed (reproducible).
-    Random {
-        fractions: Vec<(Ident, f64)>,
-        seed: u64,
-    },
-    /// Each row lands in the first split whose condition on the view's
-    /// event time holds.
-    ByTime {
-        parts: Vec<(Ident, BinaryOperator, Expr)>,
-    },
-}
-
-impl fmt::Display for Split {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Split::Random { fractions, seed } => {
-                let parts: Vec<String> = fractions
-                    .iter()
-                    .map(|(name, fraction)| format!("{name} {fraction}"))
-                    .collect();
-                write!(f, "SPLIT RANDOM ({}) SEED {seed}", parts.join(", "))
-            }
-            Split::ByTime { parts } => {
-                let parts: Vec<String> = parts
-                    .iter()
-                    .map(|(name, op, value)| format!("{name} {op} {value}"))
-                    .collect();
-                write!(f, "SPLIT BY TIME ({})", parts.join(", "))
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreateTrainingDataset {
-    pub if_not_exists: bool,
-    pub name: ObjectName,
-    pub version: Option<u64>,
-    pub view: ObjectName,
-    pub view_version: Option<u64>,
-    pub filter: Option<Expr>,
-    pub split: Option<Split>,
-    pub comment: Option<String>,
-}
-
-impl fmt::Display for CreateTrainingDataset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CREATE TRAINING DATASET ")?;
-        if self.if_not_exists {
-            write!(f, "IF NOT EXISTS ")?;
-        }
-        write!(f, "{}", self.name)?;
-        if let Some(version) = self.version {
-            write!(f, " VERSION {version}")?;
-        }
-        write!(f, " FROM {}", self.view)?;
-        if let Some(version) = self.view_version {
-            write!(f, " VERSION {version}")?;
-        }
-        if let Some(filter) = &self.filter {
-            write!(f, " WHERE {filter}")?;
-        }
-        if let Some(split) = &self.split {
-            write!(f, " {split}")?;
-        }
-        if let Some(comment) = &self.comment {
-            write!(f, " COMMENT {}", quote_string(comment))?;
-        }
-        Ok(())
-    }
-}
+use super::ast::{CreateFeatureView, CreateTrainingDataset, ObjectKind, Split};
+use super::words::{expect_end, expect_words, parse_optional_version_of, parse_word, parser_for};
 
 /// `[VERSION n]` after a feature view's or training dataset's name.
 fn parse_optional_version(parser: &mut Parser<'_>) -> Result<Option<u64>, ParserError> {
     parse_optional_version_of(parser, "feature view and training dataset")
-}
-
-fn expect_words(parser: &mut Parser<'_>, words: &str) -> Result<(), ParserError> {
-    for word in words.split(' ') {
-        if !parse_word(parser, word) {
-            return parser.expected(word, parser.peek_token());
-        }
-    }
-    Ok(())
-}
-
-fn parser_for(sql: &str) -> Result<Parser<'static>, ParserError> {
-    Parser::new(&PostgreSqlDialect {}).try_with_sql(sql)
 }
 
 /// Splits a trailing `LABELS (a, b)` off a statement's text: inside the

@@ -8,207 +8,29 @@
 //! each key pair and the two times are cast to one common type, so both
 //! inputs hash-partition alike.
 
-use std::cmp::Ordering;
-use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, DFSchema, DFSchemaRef, Result, ScalarValue};
+use datafusion::common::{Column, DFSchema, Result, ScalarValue};
 use datafusion::datasource::{provider_as_source, source_as_provider};
-use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::expr::Cast;
-use datafusion::logical_expr::expr_rewriter::normalize_col;
 use datafusion::logical_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
 };
 use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
-use datafusion::logical_expr::utils::{conjunction, split_conjunction, split_conjunction_owned};
+use datafusion::logical_expr::utils::split_conjunction_owned;
 use datafusion::logical_expr::{
-    BinaryExpr, Expr, ExprSchemable, Extension, Filter, LogicalPlan, LogicalPlanBuilder, Operator,
-    UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+    BinaryExpr, Expr, ExprSchemable, Extension, LogicalPlan, LogicalPlanBuilder, Operator,
 };
-use datafusion::optimizer::optimizer::ApplyOrder;
-use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr as SqlExpr, JoinConstraint, JoinOperator, TableFactor, TableWithJoins,
 };
 
 use crate::error::Error;
-use crate::exec::asof_join::{AsofJoinExec, AsofJoinSpec, AsofJoinType, AsofMatch, is_time_type};
+use crate::exec::asof_join::{AsofJoinType, AsofMatch, is_time_type};
 use crate::sql::asof::marker_join_type;
 
-/// The logical AS OF join. Output: the left input's columns, then the
-/// right input's (nullable for [`AsofJoinType::Left`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AsofJoinNode {
-    pub left: Arc<LogicalPlan>,
-    pub right: Arc<LogicalPlan>,
-    pub on: Vec<(Expr, Expr)>,
-    pub left_time: Expr,
-    pub right_time: Expr,
-    pub condition: AsofMatch,
-    pub tolerance: Option<i64>,
-    pub right_sequence: Option<Expr>,
-    pub join_type: AsofJoinType,
-    schema: DFSchemaRef,
-}
-
-impl PartialOrd for AsofJoinNode {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        (self == other).then_some(Ordering::Equal)
-    }
-}
-
-impl AsofJoinNode {
-    #[allow(clippy::too_many_arguments)]
-    pub fn try_new(
-        left: Arc<LogicalPlan>,
-        right: Arc<LogicalPlan>,
-        on: Vec<(Expr, Expr)>,
-        (left_time, condition, right_time): (Expr, AsofMatch, Expr),
-        tolerance: Option<i64>,
-        right_sequence: Option<Expr>,
-        join_type: AsofJoinType,
-    ) -> Result<Self> {
-        let schema = output_schema(left.schema(), right.schema(), join_type)?;
-        Ok(AsofJoinNode {
-            left,
-            right,
-            on,
-            left_time,
-            right_time,
-            condition,
-            tolerance,
-            right_sequence,
-            join_type,
-            schema,
-        })
-    }
-}
-
-fn output_schema(
-    left: &DFSchema,
-    right: &DFSchema,
-    join_type: AsofJoinType,
-) -> Result<DFSchemaRef> {
-    let right_fields = right
-        .iter()
-        .map(|(qualifier, field)| {
-            let field = match join_type {
-                AsofJoinType::Left => Arc::new(field.as_ref().clone().with_nullable(true)),
-                AsofJoinType::Inner => field.clone(),
-            };
-            (qualifier.cloned(), field)
-        })
-        .collect();
-    let right = DFSchema::new_with_metadata(right_fields, right.metadata().clone())?;
-    Ok(Arc::new(left.join(&right)?))
-}
-
-impl UserDefinedLogicalNodeCore for AsofJoinNode {
-    fn name(&self) -> &str {
-        "AsofJoin"
-    }
-
-    fn inputs(&self) -> Vec<&LogicalPlan> {
-        vec![&self.left, &self.right]
-    }
-
-    fn schema(&self) -> &DFSchemaRef {
-        &self.schema
-    }
-
-    fn expressions(&self) -> Vec<Expr> {
-        let mut expressions: Vec<Expr> = self.on.iter().map(|(l, _)| l.clone()).collect();
-        expressions.extend(self.on.iter().map(|(_, r)| r.clone()));
-        expressions.push(self.left_time.clone());
-        expressions.push(self.right_time.clone());
-        expressions.extend(self.right_sequence.clone());
-        expressions
-    }
-
-    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let on = self
-            .on
-            .iter()
-            .map(|(l, r)| format!("{l} = {r}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        write!(
-            f,
-            "AsofJoin: type={}, on=[{on}], match={} {} {}",
-            self.join_type, self.left_time, self.condition, self.right_time
-        )?;
-        if let Some(tolerance) = self.tolerance {
-            write!(f, ", tolerance={tolerance}")?;
-        }
-        Ok(())
-    }
-
-    fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
-        let [left, right]: [LogicalPlan; 2] = inputs.try_into().map_err(|_| {
-            datafusion::error::DataFusionError::Internal("AsofJoin has two inputs".into())
-        })?;
-        let keys = self.on.len();
-        let mut exprs = exprs.into_iter();
-        let left_keys: Vec<Expr> = exprs.by_ref().take(keys).collect();
-        let right_keys: Vec<Expr> = exprs.by_ref().take(keys).collect();
-        let (Some(left_time), Some(right_time)) = (exprs.next(), exprs.next()) else {
-            return Err(datafusion::error::DataFusionError::Internal(
-                "AsofJoin expressions are missing the times".into(),
-            ));
-        };
-        AsofJoinNode::try_new(
-            Arc::new(left),
-            Arc::new(right),
-            left_keys.into_iter().zip(right_keys).collect(),
-            (left_time, self.condition, right_time),
-            self.tolerance,
-            exprs.next(),
-            self.join_type,
-        )
-    }
-
-    fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
-        let left_len = self.left.schema().fields().len();
-        let mut left: Vec<usize> = output_columns
-            .iter()
-            .copied()
-            .filter(|i| *i < left_len)
-            .collect();
-        let mut right: Vec<usize> = output_columns
-            .iter()
-            .filter(|i| **i >= left_len)
-            .map(|i| i - left_len)
-            .collect();
-        let left_exprs = self.on.iter().map(|(l, _)| l).chain([&self.left_time]);
-        let right_exprs = self
-            .on
-            .iter()
-            .map(|(_, r)| r)
-            .chain([&self.right_time])
-            .chain(self.right_sequence.as_ref());
-        for expr in left_exprs {
-            for column in expr.column_refs() {
-                left.push(self.left.schema().index_of_column(column).ok()?);
-            }
-        }
-        for expr in right_exprs {
-            for column in expr.column_refs() {
-                right.push(self.right.schema().index_of_column(column).ok()?);
-            }
-        }
-        for indices in [&mut left, &mut right] {
-            indices.sort_unstable();
-            indices.dedup();
-        }
-        Some(vec![left, right])
-    }
-}
+use super::node::AsofJoinNode;
 
 /// Plans the nested joins `sql::asof` wraps around AS OF joins.
 #[derive(Debug, Default)]
@@ -543,7 +365,7 @@ fn unexpected_condition(expr: &Expr) -> datafusion::error::DataFusionError {
 }
 
 fn type_name(data_type: &DataType) -> String {
-    crate::database::feature_groups::postgres_type_name(data_type)
+    crate::pg_types::postgres_type_name(data_type)
 }
 
 fn cast_to(expr: Expr, schema: &DFSchema, to: &DataType) -> Result<Expr> {
@@ -679,151 +501,4 @@ fn bound_in_time_unit(value: &ScalarValue, time_type: &DataType) -> Result<i64> 
         return Err(unsupported("the AS OF bound must not be negative"));
     }
     i64::try_from(bound).map_err(|_| unsupported("the AS OF bound is too large"))
-}
-
-/// Physical planning of [`AsofJoinNode`].
-pub struct AsofExtensionPlanner;
-
-#[async_trait]
-impl ExtensionPlanner for AsofExtensionPlanner {
-    async fn plan_extension(
-        &self,
-        planner: &dyn PhysicalPlanner,
-        node: &dyn UserDefinedLogicalNode,
-        logical_inputs: &[&LogicalPlan],
-        physical_inputs: &[Arc<dyn ExecutionPlan>],
-        session: &dyn datafusion::catalog::Session,
-        planning_ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
-    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        let Some(node) = node.as_any().downcast_ref::<AsofJoinNode>() else {
-            return Ok(None);
-        };
-        let (left_schema, right_schema) = (logical_inputs[0].schema(), logical_inputs[1].schema());
-        let physical = |expr: &Expr, schema: &DFSchema| {
-            planner.create_physical_expr(expr, schema, session, planning_ctx)
-        };
-        let on = node
-            .on
-            .iter()
-            .map(|(l, r)| Ok((physical(l, left_schema)?, physical(r, right_schema)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let spec = AsofJoinSpec {
-            on,
-            left_time: physical(&node.left_time, left_schema)?,
-            right_time: physical(&node.right_time, right_schema)?,
-            condition: node.condition,
-            tolerance: node.tolerance,
-            right_sequence: node
-                .right_sequence
-                .as_ref()
-                .map(|e| physical(e, right_schema))
-                .transpose()?,
-            join_type: node.join_type,
-            right_output: None,
-        };
-        let schema = Arc::new(UserDefinedLogicalNodeCore::schema(node).as_arrow().clone());
-        Ok(Some(Arc::new(AsofJoinExec::try_new(
-            physical_inputs[0].clone(),
-            physical_inputs[1].clone(),
-            spec,
-            schema,
-        )?)))
-    }
-}
-
-/// DataFusion's default planner plus fstore's operators.
-#[derive(Debug, Default)]
-pub struct FstoreQueryPlanner;
-
-#[async_trait]
-impl QueryPlanner for FstoreQueryPlanner {
-    async fn create_physical_plan(
-        &self,
-        logical_plan: &LogicalPlan,
-        session: &dyn datafusion::catalog::Session,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(AsofExtensionPlanner)])
-            .create_physical_plan(logical_plan, session)
-            .await
-    }
-}
-
-/// Moves filters on left columns below an AS OF join: dropping left rows
-/// changes no other left row's match. (DataFusion's own filter push-down
-/// would send a predicate to every input of an extension node.)
-#[derive(Debug, Default)]
-pub struct AsofFilterPushdown;
-
-impl OptimizerRule for AsofFilterPushdown {
-    fn name(&self) -> &str {
-        "asof_filter_pushdown"
-    }
-
-    fn apply_order(&self) -> Option<ApplyOrder> {
-        Some(ApplyOrder::TopDown)
-    }
-
-    fn supports_rewrite(&self) -> bool {
-        true
-    }
-
-    fn rewrite(
-        &self,
-        plan: LogicalPlan,
-        _config: &dyn OptimizerConfig,
-    ) -> Result<Transformed<LogicalPlan>> {
-        let LogicalPlan::Filter(filter) = &plan else {
-            return Ok(Transformed::no(plan));
-        };
-        // The planner puts a column-only projection over the join when it
-        // hides columns; predicates see the same columns through it.
-        let (projection, below) = match filter.input.as_ref() {
-            LogicalPlan::Projection(p) if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
-                (Some(p), p.input.as_ref())
-            }
-            other => (None, other),
-        };
-        let LogicalPlan::Extension(extension) = below else {
-            return Ok(Transformed::no(plan));
-        };
-        let Some(node) = extension.node.as_any().downcast_ref::<AsofJoinNode>() else {
-            return Ok(Transformed::no(plan));
-        };
-        let left_schema = node.left.schema();
-        let (push, keep): (Vec<&Expr>, Vec<&Expr>) = split_conjunction(&filter.predicate)
-            .into_iter()
-            .partition(|e| {
-                !e.is_volatile()
-                    && !e.column_refs().is_empty()
-                    && e.column_refs().iter().all(|c| left_schema.has_column(c))
-                    && !e
-                        .exists(|e| {
-                            Ok(matches!(
-                                e,
-                                Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
-                            ))
-                        })
-                        .unwrap_or(true)
-            });
-        let Some(pushed) = conjunction(push.into_iter().cloned()) else {
-            return Ok(Transformed::no(plan));
-        };
-        let pushed = normalize_col(pushed, &node.left)?;
-        let left = LogicalPlan::Filter(Filter::try_new(pushed, node.left.clone())?);
-        let mut moved = node.clone();
-        moved.left = Arc::new(left);
-        let mut joined = LogicalPlan::Extension(Extension {
-            node: Arc::new(moved),
-        });
-        if let Some(projection) = projection {
-            joined = LogicalPlanBuilder::from(joined)
-                .project(projection.expr.clone())?
-                .build()?;
-        }
-        let plan = match conjunction(keep.into_iter().cloned()) {
-            Some(kept) => LogicalPlan::Filter(Filter::try_new(kept, Arc::new(joined))?),
-            None => joined,
-        };
-        Ok(Transformed::yes(plan))
-    }
 }

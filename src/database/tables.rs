@@ -16,86 +16,14 @@ use datafusion::sql::sqlparser::ast::{
 };
 use pgwire::api::results::Tag;
 
-use super::{Database, QualifiedName};
+use super::{Database, Outcome};
 use crate::catalog::{DEFAULT_SCHEMA, Relation, RelationKind};
 use crate::error::{Error, Result};
 use crate::offline::{OfflineTable, OfflineTableProvider};
-
-/// How the server treats a statement DataFusion's parser understood.
-#[derive(Debug, PartialEq, Eq)]
-pub enum StatementClass {
-    /// Persistent DDL executed by [`Database::execute_ddl`].
-    Managed,
-    /// Refused before planning (SQLSTATE 42501).
-    Forbidden { message: String, hint: String },
-    /// Runs on DataFusion as is.
-    Delegated,
-}
-
-pub fn classify(statement: &DfStatement, allow_file_access: bool) -> StatementClass {
-    let file_access_hint =
-        "start the server with --allow-file-access to let SQL read and write server files"
-            .to_string();
-    match statement {
-        DfStatement::CreateExternalTable(_) if !allow_file_access => StatementClass::Forbidden {
-            message: "CREATE EXTERNAL TABLE reads server files and is disabled".into(),
-            hint: file_access_hint,
-        },
-        DfStatement::CopyTo(_) if !allow_file_access => StatementClass::Forbidden {
-            message: "COPY to a server file is disabled".into(),
-            hint: file_access_hint,
-        },
-        DfStatement::Statement(inner) => match inner.as_ref() {
-            Statement::Copy { .. } if !allow_file_access => StatementClass::Forbidden {
-                message: "COPY with a server file is disabled".into(),
-                hint: file_access_hint,
-            },
-            Statement::CreateTable(create) if !create.temporary && !create.external => {
-                StatementClass::Managed
-            }
-            Statement::CreateTable(create) if create.external && !allow_file_access => {
-                StatementClass::Forbidden {
-                    message: "CREATE EXTERNAL TABLE reads server files and is disabled".into(),
-                    hint: file_access_hint,
-                }
-            }
-            Statement::CreateView(view) if !view.temporary && !view.materialized => {
-                StatementClass::Managed
-            }
-            Statement::CreateSchema { .. } | Statement::AlterTable(_) => StatementClass::Managed,
-            Statement::Drop {
-                object_type: ObjectType::Table | ObjectType::View | ObjectType::Schema,
-                ..
-            } => StatementClass::Managed,
-            _ => StatementClass::Delegated,
-        },
-        _ => StatementClass::Delegated,
-    }
-}
-
-/// The result of a DDL statement: its command tag and any notices.
-#[derive(Debug)]
-pub struct Outcome {
-    pub tag: Tag,
-    pub notices: Vec<String>,
-}
-
-impl Outcome {
-    fn tag(tag: &str) -> Self {
-        Outcome {
-            tag: Tag::new(tag),
-            notices: Vec::new(),
-        }
-    }
-
-    fn with_notice(mut self, notice: String) -> Self {
-        self.notices.push(notice);
-        self
-    }
-}
+use crate::sql::QualifiedName;
 
 impl Database {
-    /// Executes a statement that [`classify`] called `Managed`.
+    /// Executes a statement that [`super::classify`] called `Ddl`.
     pub async fn execute_ddl(&self, statement: &DfStatement) -> Result<Outcome> {
         let DfStatement::Statement(inner) = statement else {
             return Err(Error::Internal(format!(

@@ -29,8 +29,8 @@ use datafusion::sql::sqlparser::ast::{
     TableWithJoins, Value, VisitMut, VisitorMut,
 };
 
+use super::FeatureViewRegistry;
 use crate::catalog::FeatureViewDef;
-use crate::database::FeatureViewRegistry;
 use crate::error::Error;
 use crate::sql::asof::{LEFT_MARKER, nest_asof_joins};
 
@@ -60,7 +60,7 @@ pub fn expand_spine_calls(
             else {
                 return ControlFlow::Continue(());
             };
-            let Ok(qualified) = crate::database::QualifiedName::from_object_name(name) else {
+            let Ok(qualified) = crate::sql::QualifiedName::from_object_name(name) else {
                 return ControlFlow::Continue(());
             };
             let Some(view) = self.views.resolve(&qualified.schema, &qualified.name) else {
@@ -175,7 +175,7 @@ fn spine_query(expr: &SqlExpr) -> crate::error::Result<Box<Query>> {
             )));
         }
     };
-    crate::database::feature_views::parse_query(&format!("SELECT * FROM {name}"))
+    super::parse_query(&format!("SELECT * FROM {name}"))
 }
 
 fn compound(relation: &str, column: &str) -> SqlExpr {
@@ -207,7 +207,7 @@ fn spine_retrieval_query(
     spine: Box<Query>,
     time_column: &str,
 ) -> crate::error::Result<Box<Query>> {
-    let mut query = crate::database::feature_views::parse_query(&view.query)?;
+    let mut query = super::parse_query(&view.query)?;
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(invalid("this feature view's query cannot take a spine"));
     };

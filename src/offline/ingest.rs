@@ -5,15 +5,12 @@
 
 use std::sync::Arc;
 
-pub mod copy;
-mod copy_binary;
-
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
 
+use super::OfflineTable;
 use crate::error::Result;
-use crate::offline::OfflineTable;
 
 /// Something rows can be written to.
 #[async_trait]

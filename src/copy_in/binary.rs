@@ -12,7 +12,7 @@ use std::io::Read;
 use chrono::{DateTime, NaiveDate};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 
-use super::copy::BatchBuilder;
+use super::batch::BatchBuilder;
 use crate::error::{Error, Result};
 
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -174,7 +174,7 @@ fn to_text(bytes: &[u8], data_type: &DataType) -> std::result::Result<String, St
         other => {
             return Err(format!(
                 "binary COPY into a column of type {} is not supported yet; use text or csv",
-                crate::database::feature_groups::postgres_type_name(other)
+                crate::pg_types::postgres_type_name(other)
             ));
         }
     })

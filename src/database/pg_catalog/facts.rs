@@ -1,0 +1,149 @@
+//! What the overlay knows about the relations clients have seen: the OIDs
+//! datafusion-pg-catalog gave them, and fstore's descriptions and keys.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock, Weak};
+
+use crate::database::Database;
+use crate::names::ONLINE_SCHEMA;
+use crate::sql::QualifiedName;
+
+/// `pg_class`'s OID in Postgres: `pg_description.classoid` of relations.
+pub(super) const PG_CLASS_OID: i32 = 1259;
+pub(super) const PG_CATALOG: &str = "pg_catalog";
+/// Where our constraint OIDs start: far above the OIDs datafusion-pg-catalog
+/// hands out from 16384, so that the two never meet.
+pub(super) const CONSTRAINT_OID_BASE: i32 = 1 << 29;
+
+/// What the overlay knows about the relations clients have seen.
+#[derive(Default)]
+pub struct CatalogFacts {
+    /// OID → relation, from the latest `pg_class` scan.
+    pub(super) relations: RwLock<HashMap<i32, SeenRelation>>,
+    /// Type name → OID, from the static `pg_type`.
+    pub(super) types: OnceLock<HashMap<String, i32>>,
+    pub(super) database: OnceLock<Weak<Database>>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct SeenRelation {
+    pub(super) schema: String,
+    pub(super) name: String,
+    pub(super) namespace: i32,
+    /// `r` table, `v` view, …
+    pub(super) kind: String,
+}
+
+/// What fstore adds about one relation.
+pub struct RelationFacts {
+    pub description: Option<String>,
+    pub primary_key: Vec<String>,
+    /// Where its offline files are (feature groups, tables, training
+    /// datasets); views and online relations have none.
+    pub files: Option<std::path::PathBuf>,
+}
+
+impl CatalogFacts {
+    pub(super) fn relation(&self, oid: i32) -> Option<SeenRelation> {
+        self.relations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&oid)
+            .cloned()
+    }
+
+    pub(super) fn oid_of(&self, schema: &str, name: &str) -> Option<i32> {
+        self.relations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(_, r)| r.schema == schema && r.name == name)
+            .map(|(oid, _)| *oid)
+    }
+
+    pub(super) fn facts(&self, schema: &str, name: &str) -> Option<RelationFacts> {
+        let database = self.database.get()?.upgrade()?;
+        Some(database.relation_facts(schema, name))
+    }
+
+    pub(super) fn description(&self, oid: i32) -> Option<String> {
+        let relation = self.relation(oid)?;
+        self.facts(&relation.schema, &relation.name)?.description
+    }
+}
+
+impl Database {
+    /// Lets the overlay ask the database about relations.
+    pub(in crate::database) fn attach_catalog_facts(self: &Arc<Self>) {
+        let _ = self.catalog_facts.database.set(Arc::downgrade(self));
+    }
+
+    /// Description and primary key of `schema.name` as fstore knows them.
+    pub(crate) fn relation_facts(&self, schema: &str, name: &str) -> RelationFacts {
+        let none = RelationFacts {
+            description: None,
+            primary_key: Vec::new(),
+            files: None,
+        };
+        if schema == ONLINE_SCHEMA {
+            let group = self
+                .groups_read()
+                .values()
+                .rev()
+                .find(|g| g.def.online && (g.def.name == name || g.def.versioned_name() == name))
+                .cloned();
+            if let Some(group) = group {
+                return RelationFacts {
+                    description: group.def.description.clone(),
+                    primary_key: group.def.primary_key.clone(),
+                    files: None,
+                };
+            }
+            let view = self
+                .feature_view_registry()
+                .all()
+                .into_iter()
+                .rev()
+                .find(|v| v.name == name || v.versioned_name() == name);
+            return view.map_or(none, |v| RelationFacts {
+                description: v.description.clone(),
+                primary_key: v.serving_key.clone(),
+                files: None,
+            });
+        }
+        let qualified = QualifiedName {
+            schema: schema.to_string(),
+            name: name.to_string(),
+        };
+        if let Some(group) = self.resolve_feature_group(&qualified) {
+            return RelationFacts {
+                description: group.def.description.clone(),
+                primary_key: group.def.primary_key.clone(),
+                files: Some(self.table_path(&group.def.storage_id)),
+            };
+        }
+        if let Some(view) = self.feature_view_registry().resolve(schema, name) {
+            return RelationFacts {
+                description: view.description.clone(),
+                primary_key: Vec::new(),
+                files: None,
+            };
+        }
+        if let Ok(Some(dataset)) = self.training_dataset_by_relation(schema, name) {
+            return RelationFacts {
+                description: dataset.description,
+                primary_key: Vec::new(),
+                files: Some(self.dataset_path(&dataset.storage_id)),
+            };
+        }
+        if let Ok(Some(relation)) = self.catalog.relation(schema, name)
+            && let Some(storage_id) = &relation.storage_id
+        {
+            return RelationFacts {
+                files: Some(self.table_path(storage_id)),
+                ..none
+            };
+        }
+        none
+    }
+}

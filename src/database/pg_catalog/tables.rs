@@ -1,0 +1,337 @@
+//! The `pg_catalog` schema itself: datafusion-pg-catalog's tables, with
+//! fstore's rows added (descriptions, primary keys, settings) and
+//! `pg_tables`/`pg_views` corrected from `pg_class`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+
+use super::columns::{batch_of, int32_column, utf8_column};
+use super::facts::{CONSTRAINT_OID_BASE, CatalogFacts, PG_CATALOG, PG_CLASS_OID, SeenRelation};
+use super::functions::functions;
+use super::settings::settings_batch;
+
+/// Replaces the `pg_catalog` schema of `ctx` with the overlay and registers
+/// its functions.
+pub fn install(ctx: &SessionContext, catalog: &str) -> Result<Arc<CatalogFacts>> {
+    let provider = ctx
+        .catalog(catalog)
+        .ok_or_else(|| DataFusionError::Plan(format!("catalog {catalog} is not registered")))?;
+    let inner = provider
+        .schema(PG_CATALOG)
+        .ok_or_else(|| DataFusionError::Plan("pg_catalog is not registered".into()))?;
+    let facts = Arc::new(CatalogFacts::default());
+    provider.register_schema(
+        PG_CATALOG,
+        Arc::new(PgCatalogOverlay {
+            inner,
+            facts: facts.clone(),
+        }),
+    )?;
+    for udf in functions(&facts) {
+        ctx.register_udf(udf);
+    }
+    Ok(facts)
+}
+
+#[derive(Debug)]
+struct PgCatalogOverlay {
+    inner: Arc<dyn SchemaProvider>,
+    facts: Arc<CatalogFacts>,
+}
+
+impl std::fmt::Debug for CatalogFacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogFacts").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogOverlay {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(inner) = self.inner.table(name).await? else {
+            return Ok(None);
+        };
+        let extra = match name.to_ascii_lowercase().as_str() {
+            "pg_class" => Extra::RecordRelations,
+            "pg_description" => Extra::Descriptions,
+            "pg_constraint" => Extra::PrimaryKeys,
+            "pg_tables" => Extra::Tables,
+            "pg_views" => Extra::Views,
+            "pg_settings" => {
+                return Ok(Some(Arc::new(MemTable::try_new(
+                    inner.schema(),
+                    vec![vec![settings_batch(&inner.schema())?]],
+                )?)));
+            }
+            _ => return Ok(Some(inner)),
+        };
+        Ok(Some(Arc::new(OverlayTable {
+            inner,
+            schema_provider: self.inner.clone(),
+            facts: self.facts.clone(),
+            extra,
+        })))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Extra {
+    RecordRelations,
+    Descriptions,
+    PrimaryKeys,
+    /// datafusion-pg-catalog lists views in `pg_tables`, and `pg_views`
+    /// holds only system views: both are corrected from `pg_class`.
+    Tables,
+    Views,
+}
+
+#[derive(Debug)]
+struct OverlayTable {
+    inner: Arc<dyn TableProvider>,
+    schema_provider: Arc<dyn SchemaProvider>,
+    facts: Arc<CatalogFacts>,
+    extra: Extra,
+}
+
+async fn scan_all(table: &Arc<dyn TableProvider>, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+    let plan = table.scan(state, None, &[], None).await?;
+    collect(plan, state.task_ctx()).await
+}
+
+impl OverlayTable {
+    /// Reads `pg_class` and `pg_namespace` and records every relation's OID.
+    async fn record_relations(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        let pg_class = match self.extra {
+            Extra::RecordRelations => self.inner.clone(),
+            _ => self
+                .schema_provider
+                .table("pg_class")
+                .await?
+                .ok_or_else(|| DataFusionError::Plan("pg_class is missing".into()))?,
+        };
+        let pg_namespace = self
+            .schema_provider
+            .table("pg_namespace")
+            .await?
+            .ok_or_else(|| DataFusionError::Plan("pg_namespace is missing".into()))?;
+        let mut namespaces = HashMap::new();
+        for batch in scan_all(&pg_namespace, state).await? {
+            let oids = int32_column(&batch, "oid")?;
+            let names = utf8_column(&batch, "nspname")?;
+            for (row, name) in names.into_iter().enumerate() {
+                namespaces.insert(oids.value(row), name);
+            }
+        }
+        let batches = scan_all(&pg_class, state).await?;
+        let mut relations = HashMap::new();
+        for batch in &batches {
+            let oids = int32_column(batch, "oid")?;
+            let names = utf8_column(batch, "relname")?;
+            let spaces = int32_column(batch, "relnamespace")?;
+            let kinds = utf8_column(batch, "relkind")?;
+            for row in 0..batch.num_rows() {
+                if let Some(schema) = namespaces.get(&spaces.value(row)) {
+                    relations.insert(
+                        oids.value(row),
+                        SeenRelation {
+                            schema: schema.clone(),
+                            name: names[row].clone(),
+                            namespace: spaces.value(row),
+                            kind: kinds[row].clone(),
+                        },
+                    );
+                }
+            }
+        }
+        *self
+            .facts
+            .relations
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = relations;
+        Ok(batches)
+    }
+
+    /// Our rows, as (column → value) maps in the table's schema.
+    fn extra_rows(&self) -> Vec<HashMap<&'static str, ScalarValue>> {
+        let relations = self
+            .facts
+            .relations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        // `'pg_class'::regclass` resolves through the emulated pg_class,
+        // whose OID for itself is not Postgres's 1259.
+        let pg_class_oid = self
+            .facts
+            .oid_of(PG_CATALOG, "pg_class")
+            .unwrap_or(PG_CLASS_OID);
+        let mut rows = Vec::new();
+        let mut sorted: Vec<_> = relations.into_iter().collect();
+        sorted.sort_by_key(|(oid, _)| *oid);
+        for (oid, relation) in sorted {
+            let SeenRelation {
+                schema,
+                name,
+                namespace,
+                kind,
+            } = relation;
+            if schema == PG_CATALOG || schema == "information_schema" {
+                continue;
+            }
+            if let Extra::Views = self.extra {
+                if kind == "v" {
+                    rows.push(HashMap::from([
+                        ("schemaname", ScalarValue::from(schema)),
+                        ("viewname", ScalarValue::from(name)),
+                        ("viewowner", ScalarValue::from("postgres")),
+                    ]));
+                }
+                continue;
+            }
+            let Some(facts) = self.facts.facts(&schema, &name) else {
+                continue;
+            };
+            match self.extra {
+                Extra::Descriptions => {
+                    if let Some(description) = facts.description {
+                        rows.push(HashMap::from([
+                            ("objoid", ScalarValue::Int32(Some(oid))),
+                            ("classoid", ScalarValue::Int32(Some(pg_class_oid))),
+                            ("objsubid", ScalarValue::Int32(Some(0))),
+                            ("description", ScalarValue::from(description)),
+                        ]));
+                    }
+                }
+                Extra::PrimaryKeys if !facts.primary_key.is_empty() => {
+                    let Some(columns) = self.column_numbers(&schema, &name) else {
+                        continue;
+                    };
+                    let key: Vec<ScalarValue> = facts
+                        .primary_key
+                        .iter()
+                        .filter_map(|k| columns.get(k))
+                        .map(|n| ScalarValue::Int16(Some(*n)))
+                        .collect();
+                    rows.push(HashMap::from([
+                        ("oid", ScalarValue::Int32(Some(CONSTRAINT_OID_BASE + oid))),
+                        ("conname", ScalarValue::from(format!("{name}_pkey"))),
+                        ("connamespace", ScalarValue::Int32(Some(namespace))),
+                        ("contype", ScalarValue::from("p")),
+                        ("condeferrable", ScalarValue::Boolean(Some(false))),
+                        ("condeferred", ScalarValue::Boolean(Some(false))),
+                        ("convalidated", ScalarValue::Boolean(Some(true))),
+                        ("conrelid", ScalarValue::Int32(Some(oid))),
+                        ("contypid", ScalarValue::Int32(Some(0))),
+                        ("conindid", ScalarValue::Int32(Some(0))),
+                        ("conparentid", ScalarValue::Int32(Some(0))),
+                        ("confrelid", ScalarValue::Int32(Some(0))),
+                        ("conislocal", ScalarValue::Boolean(Some(true))),
+                        ("coninhcount", ScalarValue::Int32(Some(0))),
+                        ("connoinherit", ScalarValue::Boolean(Some(true))),
+                        (
+                            "conkey",
+                            ScalarValue::List(ScalarValue::new_list_nullable(
+                                &key,
+                                &DataType::Int16,
+                            )),
+                        ),
+                    ]));
+                }
+                _ => {}
+            }
+        }
+        rows
+    }
+
+    async fn tables_without_views(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        let views: std::collections::HashSet<(String, String)> = self
+            .facts
+            .relations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|r| r.kind == "v")
+            .map(|r| (r.schema.clone(), r.name.clone()))
+            .collect();
+        let mut kept = Vec::new();
+        for batch in scan_all(&self.inner, state).await? {
+            let schemas = utf8_column(&batch, "schemaname")?;
+            let names = utf8_column(&batch, "tablename")?;
+            let keep: datafusion::arrow::array::BooleanArray = (0..batch.num_rows())
+                .map(|row| Some(!views.contains(&(schemas[row].clone(), names[row].clone()))))
+                .collect();
+            kept.push(datafusion::arrow::compute::filter_record_batch(
+                &batch, &keep,
+            )?);
+        }
+        Ok(kept)
+    }
+
+    /// Column name → attribute number (1-based, as in `pg_attribute`).
+    fn column_numbers(&self, schema: &str, name: &str) -> Option<HashMap<String, i16>> {
+        let database = self.facts.database.get()?.upgrade()?;
+        let provider = database.schema_provider(schema).ok()?;
+        let table = futures::executor::block_on(provider.table(name)).ok()??;
+        Some(
+            table
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name().clone(), (i + 1) as i16))
+                .collect(),
+        )
+    }
+}
+
+#[async_trait]
+impl TableProvider for OverlayTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut batches = self.record_relations(state).await?;
+        if let Extra::Tables = self.extra {
+            batches = self.tables_without_views(state).await?;
+        } else if !matches!(self.extra, Extra::RecordRelations) {
+            batches = scan_all(&self.inner, state).await?;
+            let rows = self.extra_rows();
+            if !rows.is_empty() {
+                batches.push(batch_of(&self.schema(), &rows)?);
+            }
+        }
+        MemTable::try_new(self.schema(), vec![batches])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}

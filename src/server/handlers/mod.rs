@@ -1,0 +1,24 @@
+//! pgwire handlers: fstore's front door in front of datafusion-postgres.
+//!
+//! Every statement is split off and routed (`routing`): fstore's own
+//! statements and persistent DDL run here against the [`Database`];
+//! everything else is handed on to datafusion-postgres's
+//! `DfSessionService` (its pg_catalog, `SET`/`SHOW`, transactions, cursors
+//! and type encoding). Both protocols share the statement type of
+//! `DfSessionService`: a statement we execute ourselves is stored as
+//! `(sql, None)` and re-parsed at Execute.
+//!
+//! [`Database`]: crate::database::Database
+
+mod copy;
+mod extended;
+mod notices;
+mod parse;
+mod routing;
+mod service;
+mod simple;
+mod wiring;
+
+pub use parse::{FstoreParser, PreparedStatement};
+pub use service::FstoreService;
+pub use wiring::FstoreHandlers;

@@ -1,0 +1,106 @@
+//! The extended protocol's Parse: a lookup on `online.*` is recognised
+//! and planned for the fast path; anything else is routed, and what is
+//! handed on is parsed by datafusion-postgres.
+
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion_postgres::Parser as DfParser;
+use pgwire::api::portal::Format;
+use pgwire::api::results::FieldInfo;
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::{ClientInfo, Type};
+use pgwire::error::PgWireResult;
+
+use super::routing::{HandOn, Route, route};
+use crate::server::fast_path;
+
+use crate::database::Database;
+use crate::error::Error;
+use crate::server::errors::{QueryContext, in_context, prefer_positioned, to_pgwire};
+use crate::sql::split_statements;
+
+/// `DfSessionService`'s prepared-statement type, which we share so that its
+/// cursor and transaction hooks find the portal store they expect.
+pub type PreparedStatement = (String, Option<(sqlparser::ast::Statement, LogicalPlan)>);
+
+pub struct FstoreParser {
+    pub(super) database: Arc<Database>,
+    pub(super) inner: Arc<DfParser>,
+}
+
+#[async_trait]
+impl QueryParser for FstoreParser {
+    type Statement = PreparedStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        if let Some(lookup) =
+            fast_path::recognize_on(&self.database, sql, types).map_err(|e| to_pgwire(e, None))?
+        {
+            let statement = lookup.statement.clone();
+            let plan = fast_path::LookupNode::plan(lookup).map_err(|e| to_pgwire(e, None))?;
+            return Ok(Some((sql.to_string(), Some((statement, plan)))));
+        }
+        let statements = split_statements(sql).map_err(|e| to_pgwire(e, None))?;
+        match statements.as_slice() {
+            [] => self.inner.parse_sql(client, sql, types).await,
+            [statement] => {
+                let context = QueryContext {
+                    query: statement.text,
+                    char_offset: statement.char_offset,
+                };
+                match route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))? {
+                    Route::HandOn(HandOn { rewritten, syntax }) => self
+                        .inner
+                        .parse_sql(client, rewritten.as_deref().unwrap_or(sql), types)
+                        .await
+                        .map_err(|e| prefer_positioned(in_context(e, &context), syntax)),
+                    Route::Fstore(_) | Route::Ddl(_) | Route::Transaction(_) => {
+                        Ok(Some((sql.to_string(), None)))
+                    }
+                }
+            }
+            [_, second, ..] => Err(to_pgwire(
+                Error::syntax(
+                    "cannot insert multiple commands into a prepared statement",
+                    Some(second.char_offset + 1),
+                ),
+                None,
+            )),
+        }
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        if let (_, Some((_, plan))) = statement
+            && let Some(lookup) = fast_path::as_lookup(plan)
+        {
+            return Ok(lookup.parameter_types());
+        }
+        self.inner.get_parameter_types(statement)
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        if let (_, Some((_, plan))) = statement
+            && let Some(lookup) = fast_path::as_lookup(plan)
+        {
+            return lookup
+                .fields(column_format.unwrap_or(&Format::UnifiedText))
+                .map(|fields| fields.as_ref().clone());
+        }
+        self.inner.get_result_schema(statement, column_format)
+    }
+}

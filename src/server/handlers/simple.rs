@@ -1,0 +1,110 @@
+//! The simple query protocol: a query string of one or more statements,
+//! each routed and answered in turn; lookups on `online.*` first try the
+//! fast path.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::Sink;
+use pgwire::api::portal::Format;
+use pgwire::api::query::SimpleQueryHandler;
+use pgwire::api::results::Response;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+
+use crate::metrics::QueryKind;
+use pgwire::messages::simplequery::Query;
+
+use super::routing::{HandOn, Route, route};
+use super::service::FstoreService;
+use crate::server::fast_path;
+
+use crate::server::errors::{QueryContext, in_context, prefer_positioned, to_pgwire};
+use crate::server::transactions;
+use crate::sql::split_statements;
+
+#[async_trait]
+impl SimpleQueryHandler for FstoreService {
+    /// pgwire's, after restoring a failed block that a leading
+    /// `ROLLBACK TO SAVEPOINT` will recover (see `transactions`).
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        transactions::prepare_rollback_to_sql(client, &query.query);
+        self._on_query(client, query).await
+    }
+
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let _busy = self.in_flight.enter();
+        if fast_path::may_be_lookup(query)
+            && let Some(lookup) = self.recognize_counted(query, &[])?
+        {
+            transactions::check_not_failed(client).map_err(|e| to_pgwire(e, None))?;
+            let response = self
+                .run_lookup(
+                    client,
+                    &Arc::new(lookup),
+                    &fast_path::Bound::NONE,
+                    &Format::UnifiedText,
+                )
+                .map_err(|e| to_pgwire(e, None))?;
+            return Ok(vec![response]);
+        }
+        let statements = split_statements(query).map_err(|e| to_pgwire(e, None))?;
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            let context = QueryContext {
+                query: statement.text,
+                char_offset: statement.char_offset,
+            };
+            let started = std::time::Instant::now();
+            let mut kind = QueryKind::Statement;
+            let outcome = async {
+                let routed =
+                    route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))?;
+                if !matches!(routed, Route::Transaction(_)) {
+                    transactions::check_not_failed(client).map_err(|e| to_pgwire(e, None))?;
+                }
+                match routed {
+                    Route::HandOn(HandOn { rewritten, syntax }) => {
+                        kind = QueryKind::Query;
+                        let text = rewritten.as_deref().unwrap_or(statement.text);
+                        SimpleQueryHandler::do_query(self.inner.as_ref(), client, text)
+                            .await
+                            .map_err(|e| prefer_positioned(in_context(e, &context), syntax))
+                    }
+                    other => Ok(vec![
+                        self.execute_routed(client, other)
+                            .await
+                            .map_err(|e| to_pgwire(e, Some(&context)))?,
+                    ]),
+                }
+            }
+            .await;
+            self.database
+                .metrics()
+                .record(kind, started.elapsed(), 0, outcome.is_err());
+            if outcome.is_ok() && transactions::writes_data(&statement.tokens) {
+                transactions::note_write(client);
+            }
+            responses.extend(outcome?);
+        }
+        Ok(responses)
+    }
+}
