@@ -70,7 +70,9 @@
 //!    the provider with DataFusion.
 //! 5. A `SELECT` plans against the providers; scans read the latest Delta
 //!    snapshot; arrow-pg encodes the batches as DataRows.
-//! 6. A query with `ASOF JOIN` is first rewritten by `sql::asof` so that
+//! 6. A query with `ASOF JOIN` is parsed once: its text edits come from the
+//!    split's tokens (`sql::rewrite_extensions`), its tree is rewritten by
+//!    `sql::asof` (`sql::rewrite_tree`) so that
 //!    each AS OF join is a nested join; `planner::asof` turns it into an
 //!    `AsofJoinNode` and then [`exec::asof_join::AsofJoinExec`].
 //! 7. `COPY g FROM STDIN` streams through `copy_in` into the group's

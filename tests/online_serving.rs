@@ -541,3 +541,52 @@ async fn the_online_group_limit_is_a_clear_error_and_leaves_nothing_behind() {
         .await
         .unwrap();
 }
+
+/// Simple-protocol lookups are remembered by their text; a remembered
+/// lookup (or a text remembered as no lookup) follows DDL that changes what
+/// `online.<name>` means, as prepared lookups do.
+#[tokio::test]
+async fn simple_protocol_lookups_follow_ddl_through_their_cache() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let lookup = "SELECT score FROM online.players WHERE id = 7";
+    let error = client.simple_query(lookup).await.unwrap_err();
+    assert_eq!(sqlstate(&error), "42P01");
+    client
+        .batch_execute(
+            "CREATE FEATURE GROUP players (id BIGINT NOT NULL, score INT, PRIMARY KEY (id));
+             INSERT INTO players VALUES (7, 1);",
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let rows = simple_rows(client.simple_query(lookup).await.unwrap());
+        assert_eq!(rows, vec![vec![Some("1".to_string())]]);
+    }
+    client
+        .batch_execute(
+            "DROP FEATURE GROUP players;
+             CREATE FEATURE GROUP players (id BIGINT NOT NULL, score INT, PRIMARY KEY (id));
+             INSERT INTO players VALUES (7, 2);",
+        )
+        .await
+        .unwrap();
+    let rows = simple_rows(client.simple_query(lookup).await.unwrap());
+    assert_eq!(rows, vec![vec![Some("2".to_string())]]);
+    client
+        .batch_execute("INSERT INTO players VALUES (7, 3)")
+        .await
+        .unwrap();
+    let rows = simple_rows(client.simple_query(lookup).await.unwrap());
+    assert_eq!(
+        rows,
+        vec![vec![Some("3".to_string())]],
+        "a cached lookup reads the latest row"
+    );
+    client
+        .batch_execute("DROP FEATURE GROUP players")
+        .await
+        .unwrap();
+    let error = client.simple_query(lookup).await.unwrap_err();
+    assert_eq!(sqlstate(&error), "42P01");
+}

@@ -235,14 +235,26 @@ impl Database {
         let inner = format!(
             "SELECT *, {split_expr} AS split FROM ({view_query}) AS fstore_view{where_clause}"
         );
-        // Sorted by every column: the same inputs give the same files.
-        let plan = self.ctx.sql(&inner).await?;
-        let width = plan.schema().fields().len();
-        let order: Vec<String> = (1..=width).map(|i| i.to_string()).collect();
+        // Sorted by every column: the same inputs give the same files. The
+        // query is planned once; `query` records the same steps as SQL.
+        let planned = self.ctx.sql(&inner).await?;
+        let columns = planned.schema().columns();
+        let order: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
         let query = format!(
             "SELECT * FROM ({inner}) AS fstore_rows WHERE split IS NOT NULL ORDER BY {}",
             order.join(", ")
         );
+        let split_column = columns
+            .last()
+            .cloned()
+            .ok_or_else(|| Error::Internal("a training dataset query has no columns".into()))?;
+        let sort_keys = columns
+            .into_iter()
+            .map(|c| datafusion::prelude::Expr::Column(c).sort(true, false))
+            .collect::<Vec<_>>();
+        let frame = planned
+            .filter(datafusion::prelude::Expr::Column(split_column).is_not_null())?
+            .sort(sort_keys)?;
 
         if let Some(progress) = progress {
             let versions: Vec<String> = offline_versions
@@ -259,7 +271,6 @@ impl Database {
         let storage_id = uuid::Uuid::new_v4().to_string();
         let dir = self.dataset_path(&storage_id);
         let written = async {
-            let frame = self.ctx.sql(&query).await?;
             let mut stream = frame.execute_stream().await?;
             std::fs::create_dir_all(&dir)?;
             let file = std::fs::File::create(dir.join("part-00000.parquet"))?;

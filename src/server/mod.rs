@@ -6,6 +6,7 @@
 pub mod copy_out;
 mod errors;
 pub mod fast_path;
+pub mod front_door;
 pub mod handlers;
 mod shutdown;
 mod transactions;

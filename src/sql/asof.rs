@@ -25,9 +25,9 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
-use super::split::{LocationIndex, apply_edits, significant_tokens};
+use super::split::{Edit, LocationIndex, apply_edits, significant_tokens};
 
 /// Marker conjuncts in `MATCH_CONDITION` that carry the join type.
 pub const INNER_MARKER: &str = "__fstore_asof_inner";
@@ -39,7 +39,14 @@ fn is_word(token: &Token, word: &str) -> bool {
 
 /// Step 1 over a whole statement's text; `None` when it has no AS OF join.
 pub fn rewrite_asof_spellings(sql: &str) -> Option<String> {
-    let tokens = significant_tokens(sql)?;
+    let edits = asof_edits(&significant_tokens(sql)?, sql)?;
+    apply_edits(sql, edits).or_else(|| Some(sql.to_string()))
+}
+
+/// Step 1 as edits of `sql`, given its tokens with locations in `sql`;
+/// `None` when it has no AS OF join (an empty list when it has one already
+/// in sqlparser's spelling).
+pub fn asof_edits(tokens: &[TokenWithSpan], sql: &str) -> Option<Vec<Edit>> {
     if !tokens.iter().any(|t| is_word(&t.token, "ASOF")) {
         return None;
     }
@@ -118,7 +125,7 @@ pub fn rewrite_asof_spellings(sql: &str) -> Option<String> {
         }
         i = join_at + 1;
     }
-    apply_edits(sql, edits).or_else(|| Some(sql.to_string()))
+    Some(edits)
 }
 
 /// Both steps over a statement sqlparser can parse on its own: the text to

@@ -14,27 +14,41 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{Expr, Query, SelectItem, SetExpr, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Query, SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 /// The statement with its select-list subqueries protected, or `None` when
 /// there is nothing to protect.
 pub fn protect_projection_subqueries(sql: &str) -> Option<String> {
-    let lower = sql.to_ascii_lowercase();
-    if !lower.contains("select") || lower.matches("select").count() < 2 {
-        return None;
-    }
-    if lower.contains("pg_") || lower.contains("information_schema") {
+    if !may_need_protection(sql) {
         return None;
     }
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
     let [statement] = statements.as_mut_slice() else {
         return None;
     };
+    protect_in(statement).then(|| statement.to_string())
+}
+
+/// A cheap test on the text: a subquery needs a second SELECT, and
+/// catalog queries (psql's, drivers') are left to the compatibility
+/// parser's own handling.
+pub fn may_need_protection(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    lower.matches("select").count() >= 2
+        && !lower.contains("pg_")
+        && !lower.contains("information_schema")
+}
+
+/// Protects the select-list subqueries of a parsed statement; whether any
+/// was found.
+pub fn protect_in(statement: &mut Statement) -> bool {
     let mut wrapper = Wrapper { changed: false };
     let _ = statement.visit(&mut wrapper);
-    wrapper.changed.then(|| statement.to_string())
+    wrapper.changed
 }
 
 struct Wrapper {

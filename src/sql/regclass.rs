@@ -6,17 +6,29 @@
 //! (table remarks) matched nothing. Unqualified literals naming a
 //! `pg_catalog` relation are qualified before the statement is parsed.
 
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 use datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
 
-use super::split::{LocationIndex, apply_edits, significant_tokens};
+use super::split::{Edit, LocationIndex, apply_edits, significant_tokens};
 
 /// The rewritten statement, or `None` when it has nothing to qualify.
 pub fn qualify_catalog_regclass(sql: &str) -> Option<String> {
-    if !sql.to_ascii_lowercase().contains("regclass") {
+    if !mentions_regclass(sql) {
         return None;
     }
-    let tokens = significant_tokens(sql)?;
+    apply_edits(sql, regclass_edits(&significant_tokens(sql)?, sql))
+}
+
+/// A cheap test before looking at the tokens.
+pub fn mentions_regclass(sql: &str) -> bool {
+    sql.as_bytes()
+        .windows(8)
+        .any(|w| w.eq_ignore_ascii_case(b"regclass"))
+}
+
+/// The edits that qualify `sql`'s catalog regclass literals, given its
+/// tokens with locations in `sql`.
+pub fn regclass_edits(tokens: &[TokenWithSpan], sql: &str) -> Vec<Edit> {
     let index = LocationIndex::new(sql);
     let mut replacements = Vec::new();
     for window in tokens.windows(3) {
@@ -38,7 +50,7 @@ pub fn qualify_catalog_regclass(sql: &str) -> Option<String> {
             ));
         }
     }
-    apply_edits(sql, replacements)
+    replacements
 }
 
 #[cfg(test)]

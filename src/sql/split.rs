@@ -17,7 +17,13 @@ pub struct StatementText<'a> {
     pub char_offset: usize,
     /// The statement's tokens, without whitespace and comments.
     pub tokens: Vec<Token>,
+    /// The same tokens with their locations in `text` (not in the whole
+    /// query string), so rewrites can edit `text` without tokenizing again.
+    pub located: Vec<TokenWithSpan>,
 }
+
+/// A replacement of the byte range `from..to` of a text.
+pub type Edit = (usize, usize, String);
 
 /// Maps sqlparser's (line, column) locations onto byte and character offsets.
 pub struct LocationIndex<'a> {
@@ -67,10 +73,20 @@ pub fn split_statements(sql: &str) -> Result<Vec<StatementText<'_>>> {
         if let (Some(first), Some(last)) = (current.first(), current.last()) {
             let start = index.byte_offset(first.span.start);
             let end = index.byte_offset(last.span.end).max(start);
+            let origin = first.span.start;
             statements.push(StatementText {
                 text: &sql[start..end],
                 char_offset: sql[..start].chars().count(),
                 tokens: current.iter().map(|t| t.token.clone()).collect(),
+                located: current
+                    .iter()
+                    .map(|t| {
+                        let mut located = (*t).clone();
+                        located.span.start = relative_to(origin, t.span.start);
+                        located.span.end = relative_to(origin, t.span.end);
+                        located
+                    })
+                    .collect(),
             });
         }
         current.clear();
@@ -87,8 +103,15 @@ pub fn split_statements(sql: &str) -> Result<Vec<StatementText<'_>>> {
     Ok(statements)
 }
 
-/// True when the statement starts with these words (case-insensitive,
-/// unquoted).
+/// `location` counted from `origin` instead of the start of the text.
+fn relative_to(origin: Location, location: Location) -> Location {
+    if location.line == origin.line {
+        Location::new(1, location.column.saturating_sub(origin.column) + 1)
+    } else {
+        Location::new(location.line - origin.line + 1, location.column)
+    }
+}
+
 /// A statement's tokens with their locations, whitespace and comments
 /// dropped; `None` when the text does not tokenize.
 pub fn significant_tokens(sql: &str) -> Option<Vec<TokenWithSpan>> {
@@ -104,7 +127,7 @@ pub fn significant_tokens(sql: &str) -> Option<Vec<TokenWithSpan>> {
 
 /// `sql` with byte ranges replaced (`(from, to, text)`, in any order,
 /// not overlapping); `None` when there are none.
-pub fn apply_edits(sql: &str, mut edits: Vec<(usize, usize, String)>) -> Option<String> {
+pub fn apply_edits(sql: &str, mut edits: Vec<Edit>) -> Option<String> {
     if edits.is_empty() {
         return None;
     }
@@ -116,6 +139,8 @@ pub fn apply_edits(sql: &str, mut edits: Vec<(usize, usize, String)>) -> Option<
     Some(out)
 }
 
+/// True when the statement starts with these words (case-insensitive,
+/// unquoted).
 pub fn starts_with_words(tokens: &[Token], words: &[&str]) -> bool {
     tokens.len() >= words.len()
         && tokens.iter().zip(words).all(|(token, word)| match token {
@@ -145,6 +170,20 @@ mod tests {
         let parts = split_statements(sql).unwrap();
         assert_eq!(parts[1].char_offset, 12);
         assert_eq!(parts[1].text, "SELECT 2");
+    }
+
+    #[test]
+    fn located_tokens_point_into_their_statement() {
+        let sql = "SELECT 1; SELECT 'é',\n  x FROM t";
+        let parts = split_statements(sql).unwrap();
+        let second = &parts[1];
+        let index = LocationIndex::new(second.text);
+        let texts: Vec<&str> = second
+            .located
+            .iter()
+            .map(|t| &second.text[index.byte_offset(t.span.start)..index.byte_offset(t.span.end)])
+            .collect();
+        assert_eq!(texts, vec!["SELECT", "'é'", ",", "x", "FROM", "t"]);
     }
 
     #[test]

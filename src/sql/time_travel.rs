@@ -8,9 +8,9 @@
 //! SELECT * FROM fstore_time_travel('tx', 'version', '3') t
 //! ```
 
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
-use super::split::{LocationIndex, apply_edits, significant_tokens};
+use super::split::{Edit, LocationIndex, apply_edits, significant_tokens};
 
 pub const TIME_TRAVEL_FUNCTION: &str = "fstore_time_travel";
 
@@ -24,7 +24,12 @@ fn quote(s: &str) -> String {
 
 /// The rewritten statement, or `None` when it has no time-travel clause.
 pub fn rewrite_time_travel(sql: &str) -> Option<String> {
-    let tokens = significant_tokens(sql)?;
+    apply_edits(sql, time_travel_edits(&significant_tokens(sql)?, sql))
+}
+
+/// The edits that rewrite every time-travel clause of `sql`, whose tokens
+/// (with locations in `sql`) are `tokens`.
+pub fn time_travel_edits(tokens: &[TokenWithSpan], sql: &str) -> Vec<Edit> {
     let index = LocationIndex::new(sql);
     let mut replacements: Vec<(usize, usize, String)> = Vec::new();
     let mut i = 0;
@@ -78,7 +83,7 @@ pub fn rewrite_time_travel(sql: &str) -> Option<String> {
         ));
         i += 4;
     }
-    apply_edits(sql, replacements)
+    replacements
 }
 
 #[cfg(test)]

@@ -162,25 +162,20 @@ impl Database {
         self.views.clone()
     }
 
-    /// `statement` with every feature-view call (`view(spine)`, spine
-    /// retrieval) expanded into its query; `None` when it has none.
-    pub fn expand_feature_view_calls(&self, sql: &str) -> Result<Option<String>> {
+    /// Expands every feature-view call (`view(spine)`, spine retrieval) in
+    /// `statement` into its query; `tokens` are the statement's, for a cheap
+    /// test first. Whether anything was expanded.
+    pub fn expand_feature_view_calls(
+        &self,
+        tokens: &[datafusion::sql::sqlparser::tokenizer::Token],
+        statement: &mut datafusion::sql::sqlparser::ast::Statement,
+    ) -> Result<bool> {
+        use datafusion::sql::sqlparser::tokenizer::Token;
         let views = self.views.all();
         if views.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
-        let Ok(tokens) =
-            datafusion::sql::sqlparser::tokenizer::Tokenizer::new(&PostgreSqlDialect {}, sql)
-                .tokenize()
-        else {
-            return Ok(None);
-        };
-        use datafusion::sql::sqlparser::tokenizer::Token;
-        let significant: Vec<&Token> = tokens
-            .iter()
-            .filter(|t| !matches!(t, Token::Whitespace(_)))
-            .collect();
-        let calls_a_view = significant.windows(2).any(|pair| match pair {
+        let calls_a_view = tokens.windows(2).any(|pair| match pair {
             [Token::Word(word), Token::LParen] => {
                 let called = word.value.to_lowercase();
                 views.iter().any(|v| {
@@ -190,19 +185,9 @@ impl Database {
             _ => false,
         });
         if !calls_a_view {
-            return Ok(None);
+            return Ok(false);
         }
-        let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
-            return Ok(None);
-        };
-        let [statement] = statements.as_mut_slice() else {
-            return Ok(None);
-        };
-        if spine::expand_spine_calls(statement, &self.views)? {
-            Ok(Some(statement.to_string()))
-        } else {
-            Ok(None)
-        }
+        spine::expand_spine_calls(statement, &self.views)
     }
 
     /// The feature group version a relation name means: `name` (latest) or

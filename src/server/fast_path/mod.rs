@@ -15,6 +15,7 @@
 //! changed it fails like Postgres does ("cached plan must not change result
 //! type", 0A000) until the client prepares it again.
 
+mod cache;
 mod encode;
 mod params;
 mod recognize;
@@ -32,6 +33,7 @@ use pgwire::api::results::FieldInfo;
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
+pub use cache::LookupCache;
 pub use encode::describe;
 pub use recognize::{Lookup, may_be_lookup, recognize};
 

@@ -20,5 +20,6 @@ mod simple;
 mod wiring;
 
 pub use parse::{FstoreParser, PreparedStatement};
+pub(crate) use routing::{Route, route};
 pub use service::FstoreService;
 pub use wiring::FstoreHandlers;

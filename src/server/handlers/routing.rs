@@ -7,10 +7,10 @@ use datafusion::sql::parser::Statement as DfStatement;
 use crate::database::{Database, StatementClass, classify};
 use crate::error::Error;
 use crate::server::transactions;
-use crate::sql::{FsStatement, Parsed, StatementText, parse_statement, split_statements};
+use crate::sql::{FsStatement, Parsed, StatementText, parse_statement};
 
 /// Where one statement goes.
-pub(super) enum Route {
+pub(crate) enum Route {
     Transaction(transactions::Control),
     /// One of fstore's own statements, run by the database.
     Fstore(Box<FsStatement>),
@@ -21,13 +21,13 @@ pub(super) enum Route {
 }
 
 /// A statement handed on to datafusion-postgres.
-pub(super) struct HandOn {
+pub(crate) struct HandOn {
     /// The text to hand on when it is not the client's (a rewrite of our
     /// extensions, or an fstore statement that reads the catalog as SQL).
-    pub(super) rewritten: Option<String>,
+    pub(crate) rewritten: Option<String>,
     /// DataFusion's own syntax error, with its position, for when the
     /// compatibility parser rejects the text without saying where.
-    pub(super) syntax: Option<Error>,
+    pub(crate) syntax: Option<Error>,
 }
 
 impl Route {
@@ -39,36 +39,41 @@ impl Route {
     }
 }
 
-pub(super) fn route(database: &Database, statement: &StatementText<'_>) -> Result<Route, Error> {
+pub(crate) fn route(database: &Database, statement: &StatementText<'_>) -> Result<Route, Error> {
     if let Some(control) = transactions::recognize(&statement.tokens) {
         return Ok(Route::Transaction(control));
     }
     if let Some(show) = crate::database::rewrite_show(&statement.tokens)? {
         return Ok(Route::hand_on_rewritten(show));
     }
-    let mut rewritten = crate::sql::rewrite_extensions(statement.text);
-    let text = rewritten.as_deref().unwrap_or(statement.text);
-    if let Some(expanded) = database.expand_feature_view_calls(text)? {
-        rewritten = Some(expanded);
-    }
-    if let Some(protected) = crate::sql::projection_subqueries::protect_projection_subqueries(
-        rewritten.as_deref().unwrap_or(statement.text),
-    ) {
-        rewritten = Some(protected);
-    }
-    if let Some(rewritten) = rewritten {
-        let parts = split_statements(&rewritten)?;
-        if let [one] = parts.as_slice() {
-            return match route_parsed(database, one)? {
-                Route::HandOn(_) => Ok(Route::hand_on_rewritten(rewritten.clone())),
-                other => Ok(other),
-            };
-        }
-    }
-    route_parsed(database, statement)
+    // Tokenized once by the split: our extensions are text edits computed
+    // from those tokens, then the statement is parsed once and its tree
+    // rewritten; only what is handed on is printed again.
+    let extensions = crate::sql::rewrite_extensions(statement);
+    let Some(text) = extensions.text.as_deref() else {
+        return route_parsed(database, statement, false);
+    };
+    let edited = StatementText {
+        text,
+        char_offset: statement.char_offset,
+        tokens: statement.tokens.clone(),
+        located: Vec::new(),
+    };
+    route_parsed(database, &edited, extensions.has_asof).map(|route| match route {
+        // What DataFusion's parser rejects is handed on as edited, and the
+        // compatibility parser reports it.
+        Route::HandOn(HandOn {
+            rewritten: None, ..
+        }) => Route::hand_on_rewritten(text.to_string()),
+        other => other,
+    })
 }
 
-fn route_parsed(database: &Database, statement: &StatementText<'_>) -> Result<Route, Error> {
+fn route_parsed(
+    database: &Database,
+    statement: &StatementText<'_>,
+    has_asof: bool,
+) -> Result<Route, Error> {
     match parse_statement(statement)? {
         Parsed::Fstore(s) => match database.rewrite_read_statement(&s)? {
             Some(sql) => Ok(Route::hand_on_rewritten(sql)),
@@ -78,15 +83,27 @@ fn route_parsed(database: &Database, statement: &StatementText<'_>) -> Result<Ro
             rewritten: None,
             syntax,
         })),
-        Parsed::Sql(s) => match classify(&s, database.config().allow_file_access) {
-            StatementClass::Ddl => Ok(Route::Ddl(s)),
-            StatementClass::HandOn => Ok(Route::HandOn(HandOn {
-                rewritten: None,
-                syntax: None,
-            })),
-            StatementClass::Forbidden { message, hint } => {
-                Err(Error::InsufficientPrivilege { message, hint })
+        Parsed::Sql(mut s) => {
+            let mut changed = crate::sql::rewrite_tree(&mut s, statement.text, has_asof);
+            if let Some(tree) = crate::sql::statement_tree(&mut s) {
+                changed |= database.expand_feature_view_calls(&statement.tokens, tree)?;
             }
-        },
+            route_sql(database, s, changed)
+        }
+    }
+}
+
+/// A statement DataFusion's parser understood (and our tree rewrites
+/// changed, if `changed`).
+fn route_sql(database: &Database, s: Box<DfStatement>, changed: bool) -> Result<Route, Error> {
+    match classify(&s, database.config().allow_file_access) {
+        StatementClass::Ddl => Ok(Route::Ddl(s)),
+        StatementClass::HandOn => Ok(Route::HandOn(HandOn {
+            rewritten: changed.then(|| s.to_string()),
+            syntax: None,
+        })),
+        StatementClass::Forbidden { message, hint } => {
+            Err(Error::InsufficientPrivilege { message, hint })
+        }
     }
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use datafusion_postgres::DfSessionService;
 use futures::Sink;
+use pgwire::api::ClientInfo;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, Response};
-use pgwire::api::{ClientInfo, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 
@@ -35,6 +35,8 @@ pub struct FstoreService {
     pub(super) inner: Arc<DfSessionService>,
     pub(super) parser: Arc<FstoreParser>,
     pub(super) in_flight: InFlight,
+    /// Simple-protocol lookups by text.
+    pub(super) simple_lookups: fast_path::LookupCache,
 }
 
 impl FstoreService {
@@ -99,20 +101,22 @@ impl FstoreService {
 }
 
 impl FstoreService {
-    /// Recognises a lookup; a statement refused while recognising (a key
-    /// that does not parse) counts as a failed lookup.
+    /// Recognises a simple-protocol lookup, through the cache of lookups
+    /// by text; a statement refused while recognising (a key that does not
+    /// parse) counts as a failed lookup.
     pub(super) fn recognize_counted(
         &self,
         sql: &str,
-        declared: &[Option<Type>],
-    ) -> PgWireResult<Option<fast_path::Lookup>> {
+    ) -> PgWireResult<Option<Arc<fast_path::Lookup>>> {
         let started = std::time::Instant::now();
-        fast_path::recognize_on(&self.database, sql, declared).map_err(|e| {
-            self.database
-                .metrics()
-                .record(QueryKind::OnlineLookup, started.elapsed(), 0, true);
-            to_pgwire(e, None)
-        })
+        self.simple_lookups
+            .recognize(&self.database, sql)
+            .map_err(|e| {
+                self.database
+                    .metrics()
+                    .record(QueryKind::OnlineLookup, started.elapsed(), 0, true);
+                to_pgwire(e, None)
+            })
     }
 
     /// Answers a recognised lookup from the online store.

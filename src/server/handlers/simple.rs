@@ -3,7 +3,6 @@
 //! fast path.
 
 use std::fmt::Debug;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::Sink;
@@ -50,13 +49,13 @@ impl SimpleQueryHandler for FstoreService {
     {
         let _busy = self.in_flight.enter();
         if fast_path::may_be_lookup(query)
-            && let Some(lookup) = self.recognize_counted(query, &[])?
+            && let Some(lookup) = self.recognize_counted(query)?
         {
             transactions::check_not_failed(client).map_err(|e| to_pgwire(e, None))?;
             let response = self
                 .run_lookup(
                     client,
-                    &Arc::new(lookup),
+                    &lookup,
                     &fast_path::Bound::NONE,
                     &Format::UnifiedText,
                 )

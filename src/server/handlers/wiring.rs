@@ -41,6 +41,7 @@ impl FstoreHandlers {
                 inner,
                 parser,
                 in_flight,
+                simple_lookups: Default::default(),
             }),
             startup: Arc::new(FstoreStartup {
                 connections: connections.clone(),
