@@ -1,7 +1,9 @@
-//! What the front door costs per statement, before anything is planned or
-//! read: splitting, routing, our rewrites and the parse of what is handed on
-//! to datafusion-postgres; and a simple-protocol online lookup against the
-//! same lookup prepared once.
+//! What the front door costs per statement, up to DataFusion's planner:
+//! splitting, routing, our rewrites, and bringing what is handed on to the
+//! planner — a rewritten query as its tree, or (the "as text" column, how
+//! every statement went before) printed and put through datafusion-postgres's
+//! compatibility parse, a print and DataFusion's parse; and a simple-protocol
+//! online lookup against the same lookup prepared once.
 //!
 //! `cargo bench --bench front_door` (release build); the figures are in
 //! docs/benchmarks.md. Each case runs for a fixed number of iterations after
@@ -101,7 +103,10 @@ async fn main() {
 
     let db: &Arc<Database> = &database;
     println!("front door, µs per statement (median of {ROUNDS} rounds)");
-    println!("{:<44} {:>10}", "statement", "µs");
+    println!(
+        "{:<44} {:>10} {:>12} {:>7}",
+        "statement", "µs", "µs as text", "ratio"
+    );
     for (name, sql, iterations) in [
         ("plain SELECT … WHERE …", PLAIN, 20_000),
         ("AS OF SELECT with two joins", ASOF, 5_000),
@@ -111,7 +116,13 @@ async fn main() {
         let micros = median_micros(iterations, || {
             front_door::route_query(db, sql).expect(name);
         });
-        println!("{name:<44} {micros:>10.1}");
+        let as_text = median_micros(iterations, || {
+            front_door::route_query_as_text(db, sql).expect(name);
+        });
+        println!(
+            "{name:<44} {micros:>10.1} {as_text:>12.1} {:>6.1}×",
+            as_text / micros
+        );
     }
 
     let uncached = median_micros(20_000, || {

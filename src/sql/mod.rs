@@ -14,6 +14,7 @@ pub mod words;
 
 pub use ast::FsStatement;
 pub use parser::{Parsed, parse_statement};
+pub use projection_subqueries::mentions_catalog;
 pub use qualified_name::QualifiedName;
 pub use split::{StatementText, split_statements};
 

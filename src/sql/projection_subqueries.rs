@@ -38,9 +38,18 @@ pub fn protect_projection_subqueries(sql: &str) -> Option<String> {
 /// parser's own handling.
 pub fn may_need_protection(sql: &str) -> bool {
     let lower = sql.to_ascii_lowercase();
-    lower.matches("select").count() >= 2
-        && !lower.contains("pg_")
-        && !lower.contains("information_schema")
+    lower.matches("select").count() >= 2 && !mentions_catalog_lowercase(&lower)
+}
+
+/// Whether a statement may read the Postgres catalog (`pg_…`,
+/// `information_schema`): drivers' and tools' queries, which the
+/// compatibility parser knows by their tokens.
+pub fn mentions_catalog(sql: &str) -> bool {
+    mentions_catalog_lowercase(&sql.to_ascii_lowercase())
+}
+
+fn mentions_catalog_lowercase(lower: &str) -> bool {
+    lower.contains("pg_") || lower.contains("information_schema")
 }
 
 /// Protects the select-list subqueries of a parsed statement; whether any

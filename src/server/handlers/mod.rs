@@ -4,7 +4,8 @@
 //! statements and persistent DDL run here against the [`Database`];
 //! everything else is handed on to datafusion-postgres's
 //! `DfSessionService` (its pg_catalog, `SET`/`SHOW`, transactions, cursors
-//! and type encoding). Both protocols share the statement type of
+//! and type encoding), except a query whose tree our rewrites changed,
+//! which is planned from that tree (`planned`). Both protocols share the statement type of
 //! `DfSessionService`: a statement we execute ourselves is stored as
 //! `(sql, None)` and re-parsed at Execute.
 //!
@@ -14,12 +15,13 @@ mod copy;
 mod extended;
 mod notices;
 mod parse;
+mod planned;
 mod routing;
 mod service;
 mod simple;
 mod wiring;
 
 pub use parse::{FstoreParser, PreparedStatement};
-pub(crate) use routing::{Route, route};
+pub(crate) use routing::{HandOn, Route, route};
 pub use service::FstoreService;
 pub use wiring::FstoreHandlers;

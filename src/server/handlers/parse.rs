@@ -12,8 +12,9 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::{ClientInfo, Type};
-use pgwire::error::PgWireResult;
+use pgwire::error::{PgWireError, PgWireResult};
 
+use super::planned::TreePlanner;
 use super::routing::{HandOn, Route, route};
 use crate::server::fast_path;
 
@@ -29,6 +30,7 @@ pub type PreparedStatement = (String, Option<(sqlparser::ast::Statement, Logical
 pub struct FstoreParser {
     pub(super) database: Arc<Database>,
     pub(super) inner: Arc<DfParser>,
+    pub(super) planner: Arc<TreePlanner>,
 }
 
 #[async_trait]
@@ -60,9 +62,20 @@ impl QueryParser for FstoreParser {
                     char_offset: statement.char_offset,
                 };
                 match route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))? {
-                    Route::HandOn(HandOn { rewritten, syntax }) => self
+                    Route::HandOn(HandOn::Tree(tree)) => {
+                        let (tree, plan) = self.planner.plan(*tree).await.map_err(|e| {
+                            in_context(PgWireError::ApiError(Box::new(e)), &context)
+                        })?;
+                        Ok(Some((sql.to_string(), Some((tree, plan)))))
+                    }
+                    Route::HandOn(HandOn::Text(text)) => self
                         .inner
-                        .parse_sql(client, rewritten.as_deref().unwrap_or(sql), types)
+                        .parse_sql(client, &text, types)
+                        .await
+                        .map_err(|e| in_context(e, &context)),
+                    Route::HandOn(HandOn::AsWritten { syntax }) => self
+                        .inner
+                        .parse_sql(client, sql, types)
                         .await
                         .map_err(|e| prefer_positioned(in_context(e, &context), syntax)),
                     Route::Fstore(_) | Route::Ddl(_) | Route::Transaction(_) => {

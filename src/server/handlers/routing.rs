@@ -1,8 +1,9 @@
 //! Where one statement goes: a transaction-control statement, one of
-//! fstore's own, persistent DDL, or a statement handed on to
-//! datafusion-postgres (possibly rewritten first).
+//! fstore's own, persistent DDL, a query whose tree fstore rewrote (planned
+//! from that tree), or a statement handed on to datafusion-postgres.
 
 use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
 use crate::database::{Database, StatementClass, classify};
 use crate::error::Error;
@@ -20,22 +21,26 @@ pub(crate) enum Route {
     HandOn(HandOn),
 }
 
-/// A statement handed on to datafusion-postgres.
-pub(crate) struct HandOn {
-    /// The text to hand on when it is not the client's (a rewrite of our
-    /// extensions, or an fstore statement that reads the catalog as SQL).
-    pub(crate) rewritten: Option<String>,
+/// A statement for DataFusion.
+pub(crate) enum HandOn {
+    /// The client's text, to datafusion-postgres (its compatibility parser
+    /// knows the catalog queries of drivers and tools). `syntax` is
     /// DataFusion's own syntax error, with its position, for when the
     /// compatibility parser rejects the text without saying where.
-    pub(crate) syntax: Option<Error>,
+    AsWritten { syntax: Option<Error> },
+    /// Text of ours, to datafusion-postgres: an fstore statement that reads
+    /// the catalog as SQL, or an edited statement DataFusion's parser
+    /// rejected (so that the compatibility parser reports it).
+    Text(String),
+    /// A query whose tree our rewrites changed (AS OF, time travel,
+    /// feature-view calls, …): planned from this tree, never printed and
+    /// parsed again.
+    Tree(Box<SqlStatement>),
 }
 
 impl Route {
-    fn hand_on_rewritten(sql: String) -> Route {
-        Route::HandOn(HandOn {
-            rewritten: Some(sql),
-            syntax: None,
-        })
+    fn hand_on_text(sql: String) -> Route {
+        Route::HandOn(HandOn::Text(sql))
     }
 }
 
@@ -44,14 +49,14 @@ pub(crate) fn route(database: &Database, statement: &StatementText<'_>) -> Resul
         return Ok(Route::Transaction(control));
     }
     if let Some(show) = crate::database::rewrite_show(&statement.tokens)? {
-        return Ok(Route::hand_on_rewritten(show));
+        return Ok(Route::hand_on_text(show));
     }
     // Tokenized once by the split: our extensions are text edits computed
     // from those tokens, then the statement is parsed once and its tree
-    // rewritten; only what is handed on is printed again.
+    // rewritten; a rewritten query goes on as that tree.
     let extensions = crate::sql::rewrite_extensions(statement);
     let Some(text) = extensions.text.as_deref() else {
-        return route_parsed(database, statement, false);
+        return route_parsed(database, statement, false, false);
     };
     let edited = StatementText {
         text,
@@ -59,12 +64,10 @@ pub(crate) fn route(database: &Database, statement: &StatementText<'_>) -> Resul
         tokens: statement.tokens.clone(),
         located: Vec::new(),
     };
-    route_parsed(database, &edited, extensions.has_asof).map(|route| match route {
+    route_parsed(database, &edited, true, extensions.has_asof).map(|route| match route {
         // What DataFusion's parser rejects is handed on as edited, and the
         // compatibility parser reports it.
-        Route::HandOn(HandOn {
-            rewritten: None, ..
-        }) => Route::hand_on_rewritten(text.to_string()),
+        Route::HandOn(HandOn::AsWritten { .. }) => Route::hand_on_text(text.to_string()),
         other => other,
     })
 }
@@ -72,35 +75,48 @@ pub(crate) fn route(database: &Database, statement: &StatementText<'_>) -> Resul
 fn route_parsed(
     database: &Database,
     statement: &StatementText<'_>,
+    edited: bool,
     has_asof: bool,
 ) -> Result<Route, Error> {
     match parse_statement(statement)? {
         Parsed::Fstore(s) => match database.rewrite_read_statement(&s)? {
-            Some(sql) => Ok(Route::hand_on_rewritten(sql)),
+            Some(sql) => Ok(Route::hand_on_text(sql)),
             None => Ok(Route::Fstore(s)),
         },
-        Parsed::HandOn(syntax) => Ok(Route::HandOn(HandOn {
-            rewritten: None,
-            syntax,
-        })),
+        Parsed::HandOn(syntax) => Ok(Route::HandOn(HandOn::AsWritten { syntax })),
         Parsed::Sql(mut s) => {
-            let mut changed = crate::sql::rewrite_tree(&mut s, statement.text, has_asof);
+            let mut changed = crate::sql::rewrite_tree(&mut s, statement.text, has_asof) || edited;
             if let Some(tree) = crate::sql::statement_tree(&mut s) {
                 changed |= database.expand_feature_view_calls(&statement.tokens, tree)?;
             }
-            route_sql(database, s, changed)
+            // Catalog queries keep to text: the compatibility parser
+            // replaces known driver queries by their tokens.
+            let as_tree = changed && !crate::sql::mentions_catalog(statement.text);
+            route_sql(database, s, changed, as_tree)
         }
     }
 }
 
-/// A statement DataFusion's parser understood (and our tree rewrites
-/// changed, if `changed`).
-fn route_sql(database: &Database, s: Box<DfStatement>, changed: bool) -> Result<Route, Error> {
+/// A statement DataFusion's parser understood (and our rewrites changed,
+/// if `changed`; to be planned from its tree if `as_tree`).
+fn route_sql(
+    database: &Database,
+    s: Box<DfStatement>,
+    changed: bool,
+    as_tree: bool,
+) -> Result<Route, Error> {
     match classify(&s, database.config().allow_file_access) {
         StatementClass::Ddl => Ok(Route::Ddl(s)),
-        StatementClass::HandOn => Ok(Route::HandOn(HandOn {
-            rewritten: changed.then(|| s.to_string()),
-            syntax: None,
+        StatementClass::HandOn if !changed => {
+            Ok(Route::HandOn(HandOn::AsWritten { syntax: None }))
+        }
+        StatementClass::HandOn => Ok(Route::HandOn(match *s {
+            DfStatement::Statement(tree) if as_tree && matches!(*tree, SqlStatement::Query(_)) => {
+                HandOn::Tree(tree)
+            }
+            // Other statements (EXPLAIN, INSERT … SELECT, COPY … TO) may
+            // need datafusion-postgres's hooks and tags: they go on as text.
+            other => HandOn::Text(other.to_string()),
         })),
         StatementClass::Forbidden { message, hint } => {
             Err(Error::InsufficientPrivilege { message, hint })

@@ -20,6 +20,7 @@ use pgwire::types::format::FormatOptions;
 
 use super::notices::{Severity, send_message, send_notice};
 use super::parse::FstoreParser;
+use super::planned::TreePlanner;
 use super::routing::Route;
 use crate::server::fast_path;
 
@@ -34,6 +35,7 @@ pub struct FstoreService {
     pub(super) database: Arc<Database>,
     pub(super) inner: Arc<DfSessionService>,
     pub(super) parser: Arc<FstoreParser>,
+    pub(super) planner: Arc<TreePlanner>,
     pub(super) in_flight: InFlight,
     /// Simple-protocol lookups by text.
     pub(super) simple_lookups: fast_path::LookupCache,

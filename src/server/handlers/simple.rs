@@ -2,6 +2,7 @@
 //! each routed and answered in turn; lookups on `online.*` first try the
 //! fast path.
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
@@ -81,10 +82,17 @@ impl SimpleQueryHandler for FstoreService {
                     transactions::check_not_failed(client).map_err(|e| to_pgwire(e, None))?;
                 }
                 match routed {
-                    Route::HandOn(HandOn { rewritten, syntax }) => {
+                    Route::HandOn(hand_on) => {
                         kind = QueryKind::Query;
-                        let text = rewritten.as_deref().unwrap_or(statement.text);
-                        SimpleQueryHandler::do_query(self.inner.as_ref(), client, text)
+                        let (text, syntax): (Cow<str>, _) = match hand_on {
+                            HandOn::Tree(tree) => {
+                                let response = self.planner.run_simple(client, *tree).await;
+                                return Ok(vec![response.map_err(|e| in_context(e, &context))?]);
+                            }
+                            HandOn::Text(text) => (text.into(), None),
+                            HandOn::AsWritten { syntax } => (statement.text.into(), syntax),
+                        };
+                        SimpleQueryHandler::do_query(self.inner.as_ref(), client, &text)
                             .await
                             .map_err(|e| prefer_positioned(in_context(e, &context), syntax))
                     }
@@ -107,3 +115,4 @@ impl SimpleQueryHandler for FstoreService {
         Ok(responses)
     }
 }
+

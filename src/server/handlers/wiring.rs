@@ -14,6 +14,7 @@ use pgwire::api::{ConnectionManager, PgWireServerHandlers};
 
 use super::copy::FstoreCopyHandler;
 use super::parse::FstoreParser;
+use super::planned::TreePlanner;
 
 use crate::database::Database;
 use crate::server::errors::FstoreErrorHandler;
@@ -30,9 +31,11 @@ pub struct FstoreHandlers {
 impl FstoreHandlers {
     pub fn new(database: Arc<Database>, in_flight: InFlight) -> Self {
         let inner = Arc::new(DfSessionService::new(database.session_context()));
+        let planner = Arc::new(TreePlanner::new(database.session_context()));
         let parser = Arc::new(FstoreParser {
             database: database.clone(),
             inner: ExtendedQueryHandler::query_parser(inner.as_ref()),
+            planner: planner.clone(),
         });
         let connections = Arc::new(ConnectionManager::new());
         FstoreHandlers {
@@ -40,6 +43,7 @@ impl FstoreHandlers {
                 database,
                 inner,
                 parser,
+                planner,
                 in_flight,
                 simple_lookups: Default::default(),
             }),

@@ -1,0 +1,103 @@
+//! Queries whose tree fstore rewrote (AS OF joins, time travel,
+//! feature-view calls), planned from that tree: the compatibility parser's
+//! rewrite rules — the ones it applies after its own parse — run over the
+//! tree, and DataFusion plans it. The statement is never printed and parsed
+//! again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use pgwire::api::ClientInfo;
+use pgwire::api::portal::Format;
+use pgwire::api::results::Response;
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::types::format::FormatOptions;
+
+use crate::server::errors::QUERY_CANCELED;
+
+/// Where datafusion-postgres's `SET statement_timeout` keeps the value, in
+/// milliseconds, in the connection's metadata.
+const STATEMENT_TIMEOUT_METADATA: &str = "statement_timeout_ms";
+
+pub(crate) struct TreePlanner {
+    session: Arc<SessionContext>,
+    compatibility: PostgresCompatibilityParser,
+}
+
+impl TreePlanner {
+    pub(crate) fn new(session: Arc<SessionContext>) -> Self {
+        TreePlanner {
+            session,
+            compatibility: PostgresCompatibilityParser::new(),
+        }
+    }
+
+    /// The tree as the compatibility parser would have left it, and its
+    /// logical plan.
+    pub(crate) async fn plan(
+        &self,
+        tree: SqlStatement,
+    ) -> Result<(SqlStatement, LogicalPlan), DataFusionError> {
+        let tree = self.compatibility.rewrite(tree);
+        let plan = self
+            .session
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(tree.clone())))
+            .await?;
+        Ok((tree, plan))
+    }
+
+    /// Plans and runs a query of the simple protocol, answered in text, as
+    /// datafusion-postgres answers the queries handed on to it (including
+    /// its statement timeout).
+    pub(crate) async fn run_simple<C: ClientInfo>(
+        &self,
+        client: &C,
+        tree: SqlStatement,
+    ) -> PgWireResult<Response> {
+        let api_error = |e: DataFusionError| PgWireError::ApiError(Box::new(e));
+        let tree = self.compatibility.rewrite(tree);
+        let running = async {
+            let plan = self
+                .session
+                .state()
+                .statement_to_plan(DfStatement::Statement(Box::new(tree)))
+                .await?;
+            self.session.execute_logical_plan(plan).await
+        };
+        let frame = match statement_timeout(client) {
+            Some(limit) => tokio::time::timeout(limit, running)
+                .await
+                .map_err(|_| statement_timed_out())?,
+            None => running.await,
+        }
+        .map_err(api_error)?;
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let response = encode_dataframe(frame, &Format::UnifiedText, Some(options)).await?;
+        Ok(Response::Query(response))
+    }
+}
+
+fn statement_timeout<C: ClientInfo>(client: &C) -> Option<Duration> {
+    client
+        .metadata()
+        .get(STATEMENT_TIMEOUT_METADATA)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+}
+
+fn statement_timed_out() -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        QUERY_CANCELED.into(),
+        "canceling statement due to statement timeout".into(),
+    )))
+}
