@@ -8,6 +8,17 @@ use datafusion::error::DataFusionError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Which kind of limit a statement ran into (each has its SQLSTATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// 54000: a value too large for where it must be stored.
+    ProgramLimit,
+    /// 54001: a statement too complex (expression depth).
+    StatementTooComplex,
+    /// 53200: more memory than the statement may use.
+    OutOfMemory,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `position` is a 1-based character offset into the client's query text.
@@ -66,6 +77,9 @@ pub enum Error {
     },
     #[error("{0}")]
     FeatureNotSupported(String),
+    /// Past one of fstore's limits; the message names the limit.
+    #[error("{message}")]
+    LimitExceeded { limit: Limit, message: String },
     #[error("{message}")]
     InsufficientPrivilege { message: String, hint: String },
     #[error("{0}")]

@@ -58,8 +58,11 @@ struct ServeArgs {
     shutdown_grace_secs: u64,
 }
 
-#[tokio::main]
-async fn main() -> anyhow_free::Result {
+fn main() -> anyhow_free::Result {
+    fstore::server::runtime()?.block_on(serve())
+}
+
+async fn serve() -> anyhow_free::Result {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()

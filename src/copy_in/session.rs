@@ -99,7 +99,7 @@ impl CopyIn {
     /// The client sent CopyDone: finish and return the rows written.
     pub async fn finish(mut self) -> Result<u64> {
         self.data.take();
-        self.result
+        (&mut self.result)
             .await
             .map_err(|e| Error::Internal(format!("COPY task failed: {e}")))?
     }
@@ -108,7 +108,19 @@ impl CopyIn {
     pub async fn abort(mut self) {
         self.aborted.store(true, Ordering::SeqCst);
         self.data.take();
-        let _ = self.result.await;
+        let _ = (&mut self.result).await;
+    }
+}
+
+impl Drop for CopyIn {
+    /// A COPY dropped without CopyDone — its connection closed, reset or
+    /// terminated mid-stream — is abandoned: the parser must not take the
+    /// closed channel for the end of the input and commit what came so far
+    /// (a truncated last line included).
+    fn drop(&mut self) {
+        if self.data.is_some() {
+            self.aborted.store(true, Ordering::SeqCst);
+        }
     }
 }
 

@@ -353,11 +353,22 @@ impl Append<'_> {
     /// Validates and writes a batch whose columns are the table's, in order;
     /// returns it as written (stored types).
     pub async fn write(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        self.write_checked(batch, |_| Ok(())).await
+    }
+
+    /// [`Append::write`], after `check` accepted the batch in the table's
+    /// write types (what the online store must also take).
+    pub async fn write_checked(
+        &mut self,
+        batch: RecordBatch,
+        check: impl FnOnce(&RecordBatch) -> Result<()>,
+    ) -> Result<Option<RecordBatch>> {
         if batch.num_rows() == 0 {
             return Ok(None);
         }
         self.owner.check_not_null(&batch)?;
         let batch = self.owner.conform(batch)?;
+        check(&batch)?;
         // One writer per table, so the next commit's version is known.
         let version = self.table.version().unwrap_or(0) + 1;
         let stored = self

@@ -75,10 +75,11 @@ impl OnlineTableProvider {
             }
         }
         let candidates: Vec<Vec<ScalarValue>> = candidates.into_iter().collect::<Option<_>>()?;
-        let combinations: usize = candidates.iter().map(Vec::len).product();
-        if combinations > MAX_LOOKUP_KEYS {
-            return None;
-        }
+        // Past the cap (or past usize) the scan answers instead.
+        candidates
+            .iter()
+            .try_fold(1usize, |product, values| product.checked_mul(values.len()))
+            .filter(|&n| n <= MAX_LOOKUP_KEYS)?;
         let types: Vec<DataType> = key_outputs
             .iter()
             .map(|&c| self.schema.field(c).data_type().clone())

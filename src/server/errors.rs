@@ -10,7 +10,7 @@ use datafusion::sql::sqlparser::parser::ParserError;
 use pgwire::api::{ClientInfo, ErrorHandler};
 use pgwire::error::{ErrorInfo, PgWireError};
 
-use crate::error::Error;
+use crate::error::{Error, Limit};
 use crate::sql::parser::split_location;
 use crate::sql::split::LocationIndex;
 
@@ -35,6 +35,8 @@ pub const NOT_NULL_VIOLATION: &str = "23502";
 pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
 pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 pub const OUT_OF_MEMORY: &str = "53200";
+pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+pub const STATEMENT_TOO_COMPLEX: &str = "54001";
 pub const TOO_MANY_CONNECTIONS: &str = "53300";
 pub const QUERY_CANCELED: &str = "57014";
 pub const INVALID_PARAMETER_VALUE: &str = "22023";
@@ -108,6 +110,14 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             i
         }
         Error::FeatureNotSupported(_) => info(FEATURE_NOT_SUPPORTED, error.to_string()),
+        Error::LimitExceeded { limit, message } => info(
+            match limit {
+                Limit::ProgramLimit => PROGRAM_LIMIT_EXCEEDED,
+                Limit::StatementTooComplex => STATEMENT_TOO_COMPLEX,
+                Limit::OutOfMemory => OUT_OF_MEMORY,
+            },
+            message,
+        ),
         Error::UndefinedObject { .. } => info(UNDEFINED_TABLE, error.to_string()),
         Error::DuplicateObject { kind, .. } => {
             let mut i = info(DUPLICATE_TABLE, error.to_string());
@@ -184,7 +194,9 @@ pub fn to_pgwire(error: Error, context: Option<&QueryContext<'_>>) -> PgWireErro
 fn parser_error_info(error: &ParserError, context: Option<&QueryContext<'_>>) -> ErrorInfo {
     let message = match error {
         ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
-        ParserError::RecursionLimitExceeded => "statement is nested too deeply".into(),
+        ParserError::RecursionLimitExceeded => {
+            return map_error(&crate::sql::parser::nested_too_deeply(), context);
+        }
     };
     let (message, location) = split_location(&message);
     let mut i = info(SYNTAX_ERROR, message);

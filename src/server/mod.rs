@@ -26,6 +26,22 @@ use crate::error::Result;
 pub use handlers::FstoreHandlers;
 pub use shutdown::InFlight;
 
+/// The stack of every thread the server's runtime runs statements on.
+/// Parsing, planning and optimizing recurse over the syntax tree, so a
+/// statement as deep as `sql::split::MAX_NESTING` allows needs more than
+/// the 2 MiB tokio gives a thread (a debug build more than a release one);
+/// the memory is reserved, and only what a statement touches is used.
+pub const THREAD_STACK_BYTES: usize = 64 << 20;
+
+/// The runtime [`run`] expects: multi-threaded, with
+/// [`THREAD_STACK_BYTES`] stacks.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()
+}
+
 /// Serves `database` on `listener` until `shutdown` resolves, then lets
 /// statements in flight finish (up to the configured grace period) and
 /// closes every connection.

@@ -132,13 +132,26 @@ pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
 pub fn syntax_error(error: ParserError, statement: &StatementText<'_>) -> Error {
     let message = match error {
         ParserError::ParserError(m) | ParserError::TokenizerError(m) => m,
-        ParserError::RecursionLimitExceeded => "statement is nested too deeply".to_string(),
+        ParserError::RecursionLimitExceeded => return nested_too_deeply(),
     };
     let (message, location) = split_location(&message);
     let position = location
         .map(|l| LocationIndex::new(statement.text).position(l))
         .map(|p| p + statement.char_offset);
     Error::syntax(postgres_style(&message), position)
+}
+
+/// sqlparser's limit on its recursive descent (DataFusion's default).
+pub const PARSER_NESTING_LIMIT: usize = 50;
+
+/// 54001 for a statement past the parser's nesting limit.
+pub fn nested_too_deeply() -> Error {
+    Error::LimitExceeded {
+        limit: crate::error::Limit::StatementTooComplex,
+        message: format!(
+            "statement too complex: nested deeper than the parser's limit of {PARSER_NESTING_LIMIT} levels"
+        ),
+    }
 }
 
 /// sqlparser appends " at Line: L, Column: C" to its messages.

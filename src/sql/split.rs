@@ -7,7 +7,7 @@
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Limit, Result};
 
 /// One statement of a query string.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +56,80 @@ impl<'a> LocationIndex<'a> {
     }
 }
 
+/// How deeply a statement may nest: operators in a chain and parentheses
+/// (each is a level of the syntax tree, and of every recursion over it).
+/// Past it a statement is refused before it is parsed (54001), so a long
+/// generated expression cannot overflow the stack.
+pub const MAX_NESTING: usize = 1000;
+
+/// An upper bound on how deeply a statement's syntax tree nests: each binary
+/// operator adds a level to sqlparser's left-deep trees, and each bracket
+/// another.
+pub fn nesting_estimate<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usize {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
+    for token in tokens {
+        match token {
+            Token::LParen | Token::LBracket => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            Token::RParen | Token::RBracket => depth = depth.saturating_sub(1),
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::Caret
+            | Token::StringConcat
+            | Token::Eq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::DoubleColon
+            | Token::Arrow
+            | Token::LongArrow => operators += 1,
+            Token::Word(word)
+                if matches!(
+                    word.keyword,
+                    Keyword::AND
+                        | Keyword::OR
+                        | Keyword::NOT
+                        | Keyword::UNION
+                        | Keyword::EXCEPT
+                        | Keyword::INTERSECT
+                        | Keyword::CASE
+                        | Keyword::LIKE
+                        | Keyword::ILIKE
+                        | Keyword::IS
+                ) =>
+            {
+                operators += 1
+            }
+            _ => {}
+        }
+    }
+    operators + deepest
+}
+
+/// Refuses a statement that nests deeper than [`MAX_NESTING`].
+pub fn check_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> Result<()> {
+    let estimate = nesting_estimate(tokens);
+    if estimate > MAX_NESTING {
+        return Err(Error::LimitExceeded {
+            limit: Limit::StatementTooComplex,
+            message: format!(
+                "statement too complex: {estimate} nested operators and parentheses exceed the limit of {MAX_NESTING}"
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn is_trivia(token: &Token) -> bool {
     matches!(token, Token::Whitespace(_))
 }
@@ -69,8 +143,9 @@ pub fn split_statements(sql: &str) -> Result<Vec<StatementText<'_>>> {
 
     let mut statements = Vec::new();
     let mut current: Vec<&TokenWithSpan> = Vec::new();
-    let mut flush = |current: &mut Vec<&TokenWithSpan>| {
+    let mut flush = |current: &mut Vec<&TokenWithSpan>| -> Result<()> {
         if let (Some(first), Some(last)) = (current.first(), current.last()) {
+            check_nesting(current.iter().map(|t| &t.token))?;
             let start = index.byte_offset(first.span.start);
             let end = index.byte_offset(last.span.end).max(start);
             let origin = first.span.start;
@@ -90,16 +165,17 @@ pub fn split_statements(sql: &str) -> Result<Vec<StatementText<'_>>> {
             });
         }
         current.clear();
+        Ok(())
     };
     for token in &tokens {
         match &token.token {
-            Token::SemiColon => flush(&mut current),
+            Token::SemiColon => flush(&mut current)?,
             Token::EOF => {}
             t if is_trivia(t) => {}
             _ => current.push(token),
         }
     }
-    flush(&mut current);
+    flush(&mut current)?;
     Ok(statements)
 }
 

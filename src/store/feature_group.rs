@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::StreamExt;
@@ -23,7 +24,9 @@ use crate::catalog::FeatureGroupDef;
 use crate::error::{Error, Result};
 use crate::offline::Ingest;
 use crate::offline::OfflineTable;
-use crate::online::{OnlineGroup, OnlineLayout, OnlineSource, OnlineStore, OnlineTableProvider};
+use crate::online::{
+    OnlineGroup, OnlineLayout, OnlineSource, OnlineStore, OnlineTableProvider, codec,
+};
 
 #[derive(Debug)]
 pub struct FeatureGroup {
@@ -193,7 +196,11 @@ impl Ingest for FeatureGroup {
             None => None,
         };
         while let Some(batch) = input.next().await {
-            if let Some(written) = append.write(batch?).await?
+            let check = |batch: &RecordBatch| match &writer {
+                Some(_) => codec::check_key_sizes(batch, &self.layout.key_columns, &self.def.name),
+                None => Ok(()),
+            };
+            if let Some(written) = append.write_checked(batch?, check).await?
                 && let Some(writer) = &writer
             {
                 writer.apply(written).await?;

@@ -37,10 +37,14 @@ pub use cache::LookupCache;
 pub use encode::describe;
 pub use recognize::{Lookup, may_be_lookup, recognize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Limit, Result};
 use crate::online::codec::{self, FORMAT_V1};
 use params::KeyValue;
 use recognize::{KeyValues, ValueSource};
+
+/// The most keys one online lookup reads (the product of its key lists'
+/// lengths): past it the lookup is refused before any key is built.
+pub const MAX_KEYS_PER_LOOKUP: usize = 100_000;
 
 /// A recognised lookup stored as a prepared statement's plan.
 pub struct LookupNode {
@@ -241,6 +245,20 @@ impl Lookup {
                 },
             };
             candidates.push(decoded);
+        }
+        let combinations = candidates
+            .iter()
+            .try_fold(1usize, |product, values| product.checked_mul(values.len()))
+            .filter(|&n| n <= MAX_KEYS_PER_LOOKUP);
+        if combinations.is_none() {
+            let lengths: Vec<String> = candidates.iter().map(|v| v.len().to_string()).collect();
+            return Err(Error::LimitExceeded {
+                limit: Limit::ProgramLimit,
+                message: format!(
+                    "online lookup of {} key combinations exceeds the limit of {MAX_KEYS_PER_LOOKUP} keys per lookup",
+                    lengths.join(" × ")
+                ),
+            });
         }
         let mut keys: Vec<Vec<u8>> = vec![vec![FORMAT_V1]];
         for (position, values) in candidates.iter().enumerate() {

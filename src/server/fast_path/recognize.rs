@@ -18,15 +18,17 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::Tokenizer;
 use pgwire::api::Type;
 use pgwire::api::results::FieldInfo;
 
 use super::params::{self, KeyKind, KeyValue};
-use crate::error::{Error, Result};
+use crate::error::{Error, Limit, Result};
 use crate::names::{ONLINE_SCHEMA, normalize_ident};
 use crate::online::OnlineSource;
 use crate::pg_types::sql_type_name;
 use crate::sql::ast::conjuncts;
+use crate::sql::split::{MAX_NESTING, nesting_estimate};
 
 /// Where one value of a key comes from.
 #[derive(Debug, Clone)]
@@ -157,6 +159,9 @@ fn cast_type(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<Ty
     })
 }
 
+/// The wire protocol counts a statement's parameters in 16 bits.
+pub const MAX_PARAMETERS: usize = u16::MAX as usize;
+
 fn parameter_index(value: &Value) -> Option<usize> {
     let Value::Placeholder(p) = value else {
         return None;
@@ -211,6 +216,15 @@ impl Recognizer<'_> {
         array: bool,
         cast: Option<Type>,
     ) -> Recognized<ValueSource> {
+        if index >= MAX_PARAMETERS {
+            return Err(Error::LimitExceeded {
+                limit: Limit::ProgramLimit,
+                message: format!(
+                    "parameter ${} exceeds the maximum of {MAX_PARAMETERS} parameters",
+                    index + 1
+                ),
+            });
+        }
         if self.parameters.len() <= index {
             self.parameters.resize(index + 1, None);
         }
@@ -465,9 +479,16 @@ pub fn recognize(
     if !may_be_lookup(sql) {
         return Ok(None);
     }
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
+        return Ok(None);
+    };
+    // Too deep to parse safely: the split refuses it with its SQLSTATE.
+    if nesting_estimate(tokens.iter().map(|t| &t.token)) > MAX_NESTING {
+        return Ok(None);
+    }
     let Ok(mut statements) = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
     else {
         return Ok(None);
     };

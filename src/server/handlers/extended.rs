@@ -36,6 +36,9 @@ use crate::server::transactions;
 use crate::sql::split_statements;
 use pgwire::messages::response::TransactionStatus;
 
+/// The most rows one Execute returns before PortalSuspended.
+const MAX_ROWS_PER_EXECUTE: i32 = 1 << 16;
+
 #[async_trait]
 impl ExtendedQueryHandler for FstoreService {
     type Statement = PreparedStatement;
@@ -124,7 +127,7 @@ impl ExtendedQueryHandler for FstoreService {
         {
             transactions::prepare_rollback_to_sql(client, &portal.statement.statement.0);
         }
-        if message.max_rows == 0
+        if message.max_rows <= 0
             && matches!(client.state(), PgWireConnectionState::ReadyForQuery)
             && let Some(Entry::Value(portal)) = client.portal_store().get_portal(portal_name)
             && let (_, Some((_, plan))) = &portal.statement.statement
@@ -155,6 +158,13 @@ impl ExtendedQueryHandler for FstoreService {
                 .await?;
             return Ok(());
         }
+        // pgwire reserves room for `max_rows` rows up front: a client's
+        // claim must not size an allocation. Fewer rows and PortalSuspended
+        // is what a client asking for more than the cap then sees, and it
+        // fetches the rest with the next Execute.
+        let mut message = message;
+        // As in PostgreSQL, zero or less means all rows.
+        message.max_rows = message.max_rows.clamp(0, MAX_ROWS_PER_EXECUTE);
         self._on_execute(client, message).await
     }
 

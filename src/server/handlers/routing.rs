@@ -107,9 +107,7 @@ fn route_sql(
 ) -> Result<Route, Error> {
     match classify(&s, database.config().allow_file_access) {
         StatementClass::Ddl => Ok(Route::Ddl(s)),
-        StatementClass::HandOn if !changed => {
-            Ok(Route::HandOn(HandOn::AsWritten { syntax: None }))
-        }
+        StatementClass::HandOn if !changed => Ok(Route::HandOn(HandOn::AsWritten { syntax: None })),
         StatementClass::HandOn => Ok(Route::HandOn(match *s {
             DfStatement::Statement(tree) if as_tree && matches!(*tree, SqlStatement::Query(_)) => {
                 HandOn::Tree(tree)

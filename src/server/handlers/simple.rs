@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures::Sink;
 use pgwire::api::portal::Format;
 use pgwire::api::query::SimpleQueryHandler;
-use pgwire::api::results::Response;
+use pgwire::api::results::{QueryResponse, Response};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{PgWireError, PgWireResult};
@@ -68,7 +68,8 @@ impl SimpleQueryHandler for FstoreService {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(statements.len());
-        for statement in &statements {
+        let last = statements.len() - 1;
+        for (index, statement) in statements.iter().enumerate() {
             let context = QueryContext {
                 query: statement.text,
                 char_offset: statement.char_offset,
@@ -104,6 +105,13 @@ impl SimpleQueryHandler for FstoreService {
                 }
             }
             .await;
+            // A query's rows are computed as they are sent, after every
+            // statement of the string has run; one that fails must stop the
+            // statements after it, as in PostgreSQL.
+            let outcome = match outcome {
+                Ok(responses) if index < last => run_to_completion(responses).await,
+                other => other,
+            };
             self.database
                 .metrics()
                 .record(kind, started.elapsed(), 0, outcome.is_err());
@@ -116,3 +124,24 @@ impl SimpleQueryHandler for FstoreService {
     }
 }
 
+/// The responses with every query's rows computed (and held), so that an
+/// error in them is known now.
+async fn run_to_completion(responses: Vec<Response>) -> PgWireResult<Vec<Response>> {
+    use futures::TryStreamExt;
+    let mut done = Vec::with_capacity(responses.len());
+    for response in responses {
+        done.push(match response {
+            Response::Query(query) => {
+                let rows: Vec<_> = query.data_rows.try_collect().await?;
+                let mut computed = QueryResponse::new(
+                    query.row_schema,
+                    futures::stream::iter(rows.into_iter().map(Ok)),
+                );
+                computed.set_command_tag(&query.command_tag);
+                Response::Query(computed)
+            }
+            other => other,
+        });
+    }
+    Ok(done)
+}

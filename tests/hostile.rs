@@ -1,0 +1,292 @@
+//! Issue 13's reproducers, as a hostile or careless client would send them:
+//! each crashed, bricked or half-wrote before; now each gets its SQLSTATE
+//! and the server goes on serving, with nothing of the refused write in
+//! either store.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, simple_rows, sqlstate};
+use futures::SinkExt;
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// A key longer than LMDB takes is refused before the offline commit:
+/// nothing is committed, and a restart (which replays the offline log into
+/// the online store) still works.
+#[tokio::test]
+async fn an_overlong_online_key_is_refused_before_anything_is_committed() {
+    let mut server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE FEATURE GROUP pk (k TEXT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE;
+             CREATE FEATURE GROUP pair (a TEXT NOT NULL, b TEXT NOT NULL, v INT,
+                 PRIMARY KEY (a, b)) ONLINE;
+             INSERT INTO pk VALUES ('short', 1);",
+        )
+        .await
+        .unwrap();
+    let error = client
+        .batch_execute("INSERT INTO pk VALUES (repeat('x', 600), 2)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "54000", "{error}");
+    assert!(
+        error.to_string().contains("511 bytes") || format!("{error:?}").contains("511 bytes"),
+        "the message names the limit: {error:?}"
+    );
+    let error = client
+        .batch_execute("INSERT INTO pair VALUES (repeat('a', 260), repeat('b', 260), 1)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "54000", "{error}");
+    // A key just under the limit is taken (1 format byte + 2 terminators).
+    client
+        .batch_execute("INSERT INTO pk VALUES (repeat('y', 508), 3)")
+        .await
+        .unwrap();
+    assert_eq!(count(&client, "SELECT count(*) FROM pk").await, 2);
+    assert_eq!(count(&client, "SELECT count(*) FROM online.pk").await, 2);
+    assert_eq!(count(&client, "SELECT count(*) FROM pair").await, 0);
+    drop(client);
+    server.restart().await;
+    let client = server.connect().await;
+    assert_eq!(count(&client, "SELECT count(*) FROM pk").await, 2);
+    assert_eq!(count(&client, "SELECT count(*) FROM online.pk").await, 2);
+}
+
+/// Generated expressions thousands of terms long are refused with 54001
+/// (they overflowed the stack); shorter ones are answered. The server runs
+/// on the runtime `fstore serve` runs on.
+#[test]
+fn deeply_nested_statements_are_refused_not_a_stack_overflow() {
+    fstore::server::runtime()
+        .unwrap()
+        .block_on(deeply_nested_statements());
+}
+
+async fn deeply_nested_statements() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE FEATURE GROUP g (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE;
+             INSERT INTO g VALUES (1, 10);",
+        )
+        .await
+        .unwrap();
+    let ones = |n: usize, op: &str| vec!["1"; n].join(op);
+    let sum = format!("SELECT {}", ones(3000, "+"));
+    for sql in [
+        sum.clone(),
+        format!("SELECT 1 WHERE {}", vec!["1 = 1"; 3000].join(" OR ")),
+        format!("SELECT 1 WHERE {}", vec!["true"; 3000].join(" AND ")),
+        format!("SELECT {}", vec!["'a'"; 3000].join(" || ")),
+        vec!["SELECT 1"; 3000].join(" UNION ALL "),
+        format!("EXPLAIN {sum}"),
+        format!("SELECT * FROM online.g WHERE k = {}", ones(3000, "+")),
+        format!("SELECT {}1{}", "(".repeat(3000), ")".repeat(3000)),
+    ] {
+        let error = client.simple_query(&sql).await.unwrap_err();
+        assert_eq!(sqlstate(&error), "54001", "{}…: {error}", &sql[..40]);
+        let error = client.prepare(&sql).await.unwrap_err();
+        assert_eq!(
+            sqlstate(&error),
+            "54001",
+            "Parse of {}…: {error}",
+            &sql[..40]
+        );
+    }
+    // Just under the limit, in both protocols.
+    let deepest = format!("SELECT {}", ones(1000, "+"));
+    let rows = simple_rows(client.simple_query(&deepest).await.unwrap());
+    assert_eq!(rows, vec![vec![Some("1000".to_string())]]);
+    let row = client.query_one(&deepest, &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1000);
+    let nested = format!("SELECT {}1{}", "(".repeat(40), ")".repeat(40));
+    let rows = simple_rows(client.simple_query(&nested).await.unwrap());
+    assert_eq!(rows, vec![vec![Some("1".to_string())]]);
+    // sqlparser's own limit on recursive descent is a limit too.
+    let nested = format!("SELECT {}1{}", "(".repeat(200), ")".repeat(200));
+    let error = client.simple_query(&nested).await.unwrap_err();
+    assert_eq!(sqlstate(&error), "54001", "{error}");
+}
+
+/// A parameter number a client merely claims sizes nothing.
+#[tokio::test]
+async fn a_huge_parameter_number_is_refused_in_both_protocols() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE FEATURE GROUP g (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE")
+        .await
+        .unwrap();
+    let sql = "SELECT * FROM online.g WHERE k = $4000000000";
+    let error = client.simple_query(sql).await.unwrap_err();
+    assert_eq!(sqlstate(&error), "54000", "{error}");
+    let error = client.prepare(sql).await.unwrap_err();
+    assert_eq!(sqlstate(&error), "54000", "{error}");
+    // Still serving.
+    assert_eq!(count(&client, "SELECT count(*) FROM online.g").await, 0);
+}
+
+/// Execute's row limit is the client's claim: it must not size an
+/// allocation, and a negative one means all rows, as in PostgreSQL.
+#[tokio::test]
+async fn execute_with_a_huge_row_limit_returns_the_rows() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE t (x BIGINT);
+             INSERT INTO t VALUES (1), (2), (3);",
+        )
+        .await
+        .unwrap();
+    let transaction = client.transaction().await.unwrap();
+    let statement = transaction
+        .prepare("SELECT x FROM t ORDER BY x")
+        .await
+        .unwrap();
+    for max_rows in [i32::MAX, -1] {
+        let portal = transaction.bind(&statement, &[]).await.unwrap();
+        let rows = transaction.query_portal(&portal, max_rows).await.unwrap();
+        let values: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(values, vec![1, 2, 3], "max_rows {max_rows}");
+    }
+    let portal = transaction.bind(&statement, &[]).await.unwrap();
+    let first = transaction.query_portal(&portal, 2).await.unwrap();
+    let rest = transaction.query_portal(&portal, 2).await.unwrap();
+    assert_eq!((first.len(), rest.len()), (2, 1));
+    transaction.commit().await.unwrap();
+}
+
+/// IN lists on a composite key multiply: past the cap the lookup is refused
+/// before a single key is built (1000³ grew to 10 GB before).
+#[tokio::test]
+async fn a_cartesian_key_list_is_refused_before_it_is_built() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE FEATURE GROUP g3 (a BIGINT NOT NULL, b BIGINT NOT NULL, c BIGINT NOT NULL,
+                 v INT, PRIMARY KEY (a, b, c)) ONLINE;
+             INSERT INTO g3 VALUES (1, 2, 3, 7);",
+        )
+        .await
+        .unwrap();
+    let list: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let list = list.join(", ");
+    let sql =
+        format!("SELECT v FROM online.g3 WHERE a IN ({list}) AND b IN ({list}) AND c IN ({list})");
+    let error = client.simple_query(&sql).await.unwrap_err();
+    assert_eq!(sqlstate(&error), "54000", "{error}");
+    assert!(
+        format!("{error:?}").contains("1000 × 1000 × 1000"),
+        "{error:?}"
+    );
+    let array: Vec<i64> = (0..1000).collect();
+    let error = client
+        .query(
+            "SELECT v FROM online.g3 WHERE a = ANY($1) AND b = ANY($2) AND c = ANY($3)",
+            &[&array, &array, &array],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "54000", "{error}");
+    let rows = client
+        .query(
+            "SELECT v FROM online.g3 WHERE a = ANY($1) AND b = ANY($2) AND c = ANY($3)",
+            &[&vec![1i64, 2, 3], &vec![1i64, 2, 3], &vec![1i64, 2, 3]],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, i32>(0), 7);
+}
+
+/// A COPY whose client goes away before CopyDone commits nothing — not the
+/// rows sent so far, not the truncated last line.
+#[tokio::test]
+async fn a_copy_cut_off_by_a_disconnect_commits_nothing() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE FEATURE GROUP c (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE")
+        .await
+        .unwrap();
+    for format in ["", " WITH (FORMAT csv)"] {
+        let (copier, connection) =
+            tokio_postgres::connect(&server.connection_string(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        let connection = tokio::spawn(connection);
+        let sink = copier
+            .copy_in(&format!("COPY c FROM STDIN{format}"))
+            .await
+            .unwrap();
+        let separator = if format.is_empty() { '\t' } else { ',' };
+        let mut data = String::new();
+        for k in 0..20_000 {
+            data.push_str(&format!("{k}{separator}{k}\n"));
+        }
+        data.push_str(&format!("900001{separator}1"));
+        let mut sink = Box::pin(sink);
+        sink.send(bytes::Bytes::from(data)).await.unwrap();
+        sink.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The connection goes away without CopyDone.
+        connection.abort();
+        drop(sink);
+        drop(copier);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            count(&client, "SELECT count(*) FROM c").await,
+            0,
+            "{format}"
+        );
+        assert_eq!(
+            count(&client, "SELECT count(*) FROM online.c").await,
+            0,
+            "{format}"
+        );
+    }
+    // The group takes writes again.
+    client
+        .batch_execute("INSERT INTO c VALUES (1, 1)")
+        .await
+        .unwrap();
+    assert_eq!(count(&client, "SELECT count(*) FROM c").await, 1);
+}
+
+/// A query string stops at its first error, as in PostgreSQL: the
+/// statements after it do not run.
+#[tokio::test]
+async fn a_multi_statement_query_stops_at_its_first_error() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE FEATURE GROUP g (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE")
+        .await
+        .unwrap();
+    let error = client
+        .simple_query("SELECT 1/0; DROP FEATURE GROUP g")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "22012", "{error}");
+    let error = client
+        .simple_query("SELECT * FROM nonexist; INSERT INTO g VALUES (1, 1)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "42P01", "{error}");
+    assert_eq!(count(&client, "SELECT count(*) FROM g").await, 0);
+    let rows = simple_rows(client.simple_query("SELECT 1; SELECT 2").await.unwrap());
+    assert_eq!(
+        rows,
+        vec![vec![Some("1".to_string())], vec![Some("2".to_string())]]
+    );
+}
