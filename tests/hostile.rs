@@ -290,3 +290,25 @@ async fn a_multi_statement_query_stops_at_its_first_error() {
         vec![vec![Some("1".to_string())], vec![Some("2".to_string())]]
     );
 }
+
+/// EXPLAIN [ANALYZE] runs the checks of the statement it explains: no
+/// server file is written or read through it.
+#[tokio::test]
+async fn explain_is_no_back_door_to_server_files() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let target = server.dir.path().join("written-by-explain.json");
+    let target = target.display();
+    for sql in [
+        format!("EXPLAIN ANALYZE COPY (SELECT 'x' AS a) TO '{target}'"),
+        format!("EXPLAIN COPY (SELECT 'x' AS a) TO '{target}'"),
+        format!("EXPLAIN ANALYZE CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '{target}'"),
+    ] {
+        let error = client.simple_query(&sql).await.unwrap_err();
+        assert_eq!(sqlstate(&error), "42501", "{sql}: {error}");
+    }
+    assert!(
+        !server.dir.path().join("written-by-explain.json").exists(),
+        "EXPLAIN ANALYZE wrote a server file"
+    );
+}

@@ -63,6 +63,11 @@ pub fn classify(statement: &DfStatement, allow_file_access: bool) -> StatementCl
             } => StatementClass::Ddl,
             _ => StatementClass::HandOn,
         },
+        // EXPLAIN ANALYZE runs its statement: the same checks apply.
+        DfStatement::Explain(explain) => match classify(&explain.statement, allow_file_access) {
+            forbidden @ StatementClass::Forbidden { .. } => forbidden,
+            _ => StatementClass::HandOn,
+        },
         _ => StatementClass::HandOn,
     }
 }
