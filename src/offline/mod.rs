@@ -7,6 +7,7 @@
 //! writes Parquet files as batches arrive and commits them in one Delta
 //! transaction at the end, so a statement that fails leaves no trace.
 
+pub mod durable;
 mod ingest;
 mod provider;
 pub mod time_travel;
@@ -139,6 +140,7 @@ impl OfflineTable {
             .with_table_name(display_name)
             .with_columns(kernel_schema.fields().cloned())
             .await?;
+        durable::sync_tree(path)?;
         Self::from_table(table, display_name).await
     }
 
@@ -385,7 +387,8 @@ impl Append<'_> {
         if self.rows == 0 {
             return Ok(None);
         }
-        let version = self.writer.flush_and_commit(&mut self.table).await?;
+        let table_dir = self.owner.path()?;
+        let version = durable::commit_synced(&mut self.writer, &mut self.table, &table_dir).await?;
         let committed = Arc::new(self.table.clone());
         match self.owner.snapshot.write() {
             Ok(mut guard) => *guard = committed,

@@ -14,6 +14,7 @@
 //! later write (rows are applied in write order, and a tie replaces).
 
 pub mod codec;
+pub mod key_size;
 mod provider;
 pub mod row;
 mod source;

@@ -24,8 +24,9 @@ use crate::catalog::FeatureGroupDef;
 use crate::error::{Error, Result};
 use crate::offline::Ingest;
 use crate::offline::OfflineTable;
+use crate::offline::durable::percent_decode;
 use crate::online::{
-    OnlineGroup, OnlineLayout, OnlineSource, OnlineStore, OnlineTableProvider, codec,
+    OnlineGroup, OnlineLayout, OnlineSource, OnlineStore, OnlineTableProvider, key_size,
 };
 
 #[derive(Debug)]
@@ -159,26 +160,6 @@ fn added_files(table_dir: &Path, version: u64) -> Result<Vec<std::path::PathBuf>
     Ok(files)
 }
 
-/// Delta stores paths as URL path segments (`%20` for a space, …).
-fn percent_decode(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(hex) = u8::from_str_radix(&path[i + 1..i + 3], 16)
-        {
-            out.push(hex);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[async_trait]
 impl Ingest for FeatureGroup {
     fn name(&self) -> String {
@@ -197,7 +178,9 @@ impl Ingest for FeatureGroup {
         };
         while let Some(batch) = input.next().await {
             let check = |batch: &RecordBatch| match &writer {
-                Some(_) => codec::check_key_sizes(batch, &self.layout.key_columns, &self.def.name),
+                Some(_) => {
+                    key_size::check_key_sizes(batch, &self.layout.key_columns, &self.def.name)
+                }
                 None => Ok(()),
             };
             if let Some(written) = append.write_checked(batch?, check).await?
@@ -222,17 +205,5 @@ impl Ingest for FeatureGroup {
             std::process::abort();
         }
         Ok(rows)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn delta_paths_are_percent_decoded() {
-        assert_eq!(percent_decode("part-0001.parquet"), "part-0001.parquet");
-        assert_eq!(percent_decode("a%20b%3D1/x.parquet"), "a b=1/x.parquet");
-        assert_eq!(percent_decode("bad%2"), "bad%2");
     }
 }

@@ -4,8 +4,8 @@
 //! statements and persistent DDL run here against the [`Database`];
 //! everything else is handed on to datafusion-postgres's
 //! `DfSessionService` (its pg_catalog, `SET`/`SHOW`, transactions, cursors
-//! and type encoding), except a query whose tree our rewrites changed,
-//! which is planned from that tree (`planned`). Both protocols share the statement type of
+//! and type encoding), except queries (other than catalog queries), which
+//! are planned from the tree of our one parse (`planned`). Both protocols share the statement type of
 //! `DfSessionService`: a statement we execute ourselves is stored as
 //! `(sql, None)` and re-parsed at Execute.
 //!

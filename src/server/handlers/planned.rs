@@ -1,8 +1,10 @@
-//! Queries whose tree fstore rewrote (AS OF joins, time travel,
-//! feature-view calls), planned from that tree: the compatibility parser's
-//! rewrite rules — the ones it applies after its own parse — run over the
-//! tree, and DataFusion plans it. The statement is never printed and parsed
-//! again.
+//! Queries planned from the tree fstore's one parse made (with our
+//! rewrites — AS OF joins, time travel, feature-view calls — applied): the
+//! compatibility parser's rewrite rules, the ones it applies after its own
+//! parse, run over the tree, and DataFusion plans it. The statement is never
+//! printed and parsed again. Catalog queries are the exception: they go to
+//! datafusion-postgres as text, whose parser knows drivers' queries by their
+//! tokens.
 
 use std::sync::Arc;
 use std::time::Duration;

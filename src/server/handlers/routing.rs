@@ -32,9 +32,9 @@ pub(crate) enum HandOn {
     /// the catalog as SQL, or an edited statement DataFusion's parser
     /// rejected (so that the compatibility parser reports it).
     Text(String),
-    /// A query whose tree our rewrites changed (AS OF, time travel,
-    /// feature-view calls, …): planned from this tree, never printed and
-    /// parsed again.
+    /// A query (not a catalog query), with our rewrites applied — AS OF,
+    /// time travel, feature-view calls: planned from this tree, never
+    /// printed and parsed again.
     Tree(Box<SqlStatement>),
 }
 
@@ -91,14 +91,14 @@ fn route_parsed(
             }
             // Catalog queries keep to text: the compatibility parser
             // replaces known driver queries by their tokens.
-            let as_tree = changed && !crate::sql::mentions_catalog(statement.text);
+            let as_tree = !crate::sql::mentions_catalog(statement.text);
             route_sql(database, s, changed, as_tree)
         }
     }
 }
 
 /// A statement DataFusion's parser understood (and our rewrites changed,
-/// if `changed`; to be planned from its tree if `as_tree`).
+/// if `changed`); a query is planned from its tree if `as_tree`.
 fn route_sql(
     database: &Database,
     s: Box<DfStatement>,
@@ -107,13 +107,14 @@ fn route_sql(
 ) -> Result<Route, Error> {
     match classify(&s, database.config().allow_file_access) {
         StatementClass::Ddl => Ok(Route::Ddl(s)),
-        StatementClass::HandOn if !changed => Ok(Route::HandOn(HandOn::AsWritten { syntax: None })),
         StatementClass::HandOn => Ok(Route::HandOn(match *s {
             DfStatement::Statement(tree) if as_tree && matches!(*tree, SqlStatement::Query(_)) => {
                 HandOn::Tree(tree)
             }
-            // Other statements (EXPLAIN, INSERT … SELECT, COPY … TO) may
-            // need datafusion-postgres's hooks and tags: they go on as text.
+            // Other statements (EXPLAIN, INSERT … SELECT, COPY … TO, SET)
+            // may need datafusion-postgres's hooks and tags: they go on as
+            // text, the client's when we changed nothing.
+            _ if !changed => HandOn::AsWritten { syntax: None },
             other => HandOn::Text(other.to_string()),
         })),
         StatementClass::Forbidden { message, hint } => {
