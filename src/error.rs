@@ -77,6 +77,10 @@ pub enum Error {
     },
     #[error("{0}")]
     FeatureNotSupported(String),
+    /// 55000: a feature group's online store cannot serve or take writes
+    /// (its catch-up from the offline log failed); the reason says why.
+    #[error("the online store of feature group \"{group}\" is unavailable: {reason}")]
+    OnlineUnavailable { group: String, reason: String },
     /// Past one of fstore's limits; the message names the limit.
     #[error("{message}")]
     LimitExceeded { limit: Limit, message: String },

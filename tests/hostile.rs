@@ -312,3 +312,98 @@ async fn explain_is_no_back_door_to_server_files() {
         "EXPLAIN ANALYZE wrote a server file"
     );
 }
+
+/// One group whose online store cannot catch up must not keep the server
+/// from starting: the group is served offline, says why, refuses online
+/// reads and writes with 55000, and `ALTER FEATURE GROUP … REBUILD ONLINE`
+/// brings it back once its data is readable again.
+#[tokio::test]
+async fn a_group_that_cannot_catch_up_does_not_keep_the_server_down() {
+    let mut server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE FEATURE GROUP broken (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE;
+             CREATE FEATURE GROUP fine (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE;
+             INSERT INTO broken VALUES (1, 10), (2, 20);
+             INSERT INTO fine VALUES (1, 100);",
+        )
+        .await
+        .unwrap();
+    drop(client);
+    server.stop().await;
+    // The online store is lost (every group replays its whole log), and one
+    // of `broken`'s Parquet files cannot be read.
+    let data = server.config.data_dir.clone();
+    std::fs::remove_dir_all(data.join("online")).unwrap();
+    let mut parquet_files = Vec::new();
+    for table in std::fs::read_dir(data.join("tables")).unwrap() {
+        for file in std::fs::read_dir(table.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            if path.extension().is_some_and(|e| e == "parquet") {
+                parquet_files.push(path);
+            }
+        }
+    }
+    assert_eq!(parquet_files.len(), 2, "{parquet_files:?}");
+    // Find `broken`'s file: the one with two rows is larger.
+    parquet_files.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let victim = parquet_files.pop().unwrap();
+    let saved = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, b"not parquet").unwrap();
+
+    server.restart().await;
+    let client = server.connect().await;
+    let rows = simple_rows(
+        client
+            .simple_query("SELECT name, online_status FROM fs.feature_groups ORDER BY name")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(rows[0][0].as_deref(), Some("broken"));
+    let status = rows[0][1].clone().unwrap();
+    assert!(status.starts_with("unavailable: catch-up"), "{status}");
+    assert_eq!(rows[1], vec![Some("fine".into()), Some("ready".into())]);
+    assert_eq!(count(&client, "SELECT count(*) FROM online.fine").await, 1);
+    let error = client
+        .query("SELECT v FROM online.broken WHERE k = $1", &[&1i64])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "55000", "{error}");
+    let error = client
+        .simple_query("SELECT v FROM online.broken WHERE k = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "55000", "{error}");
+    let error = client
+        .batch_execute("INSERT INTO broken VALUES (3, 30)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "55000", "{error}");
+
+    std::fs::write(&victim, saved).unwrap();
+    client
+        .batch_execute("ALTER FEATURE GROUP broken REBUILD ONLINE")
+        .await
+        .unwrap();
+    let rows = simple_rows(
+        client
+            .simple_query("SELECT online_status FROM fs.feature_groups WHERE name = 'broken'")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(rows, vec![vec![Some("ready".to_string())]]);
+    let row = client
+        .query_one("SELECT v FROM online.broken WHERE k = $1", &[&2i64])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 20);
+    client
+        .batch_execute("INSERT INTO broken VALUES (3, 30)")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM online.broken").await,
+        3
+    );
+}

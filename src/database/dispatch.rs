@@ -112,6 +112,18 @@ impl Database {
                 let name = QualifiedName::from_object_name(name)?;
                 self.drop_feature_group(&name, *version, *if_exists)
             }
+            FsStatement::RebuildOnline { name, version } => {
+                let name = QualifiedName::from_object_name(name)?;
+                let group = self.find_version(&name, *version)?;
+                let rows = group.rebuild_online().await?;
+                Ok(Outcome {
+                    tag: Tag::new("ALTER FEATURE GROUP"),
+                    notices: vec![format!(
+                        "rebuilt the online rows of \"{}\" from {rows} offline rows",
+                        group.qualified_name()
+                    )],
+                })
+            }
             FsStatement::CommentOnFeatureGroup {
                 name,
                 version,

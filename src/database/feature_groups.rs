@@ -103,7 +103,18 @@ impl Database {
             offline,
             Some(self.online.clone()),
         )?);
-        group.catch_up().await?;
+        // One group's broken online store must not keep the server from
+        // starting: the group is served offline and says why.
+        if let Err(error) = group.catch_up().await {
+            tracing::error!(
+                feature_group = %group.qualified_name(),
+                %error,
+                "catch-up of the online store failed; serving the group offline only"
+            );
+            group.mark_online_unavailable(format!(
+                "catch-up from the offline log failed at start-up: {error}"
+            ));
+        }
         self.groups_write()
             .insert((def.schema.clone(), def.name.clone(), def.version), group);
         self.register_feature_group_names(&def.schema, &def.name)

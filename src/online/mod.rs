@@ -43,6 +43,9 @@ pub struct OnlineStore {
     env: Env,
     max_groups: u32,
     applied: Database<'static, Str, Bytes>,
+    /// Groups whose catch-up failed: storage id → (group name, reason).
+    /// Empty but for a broken group, so the lock is uncontended.
+    unavailable: Mutex<HashMap<String, (String, String)>>,
     groups: Mutex<HashMap<String, RowsDb>>,
 }
 
@@ -87,7 +90,40 @@ impl OnlineStore {
             max_groups,
             applied,
             groups: Mutex::new(HashMap::new()),
+            unavailable: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Marks a group's online rows as not to be served or written (its
+    /// catch-up failed), with the error to report.
+    pub fn mark_unavailable(&self, storage_id: &str, group: &str, reason: String) {
+        let mut unavailable = self.unavailable.lock().unwrap_or_else(|p| p.into_inner());
+        unavailable.insert(storage_id.to_string(), (group.to_string(), reason));
+    }
+
+    pub fn mark_available(&self, storage_id: &str) {
+        let mut unavailable = self.unavailable.lock().unwrap_or_else(|p| p.into_inner());
+        unavailable.remove(storage_id);
+    }
+
+    /// Why a group's online rows cannot be used, if they cannot.
+    pub fn unavailable_reason(&self, storage_id: &str) -> Option<String> {
+        let unavailable = self.unavailable.lock().unwrap_or_else(|p| p.into_inner());
+        unavailable
+            .get(storage_id)
+            .map(|(_, reason)| reason.clone())
+    }
+
+    /// Refuses to use a group whose online rows are unavailable.
+    pub fn check_available(&self, storage_id: &str) -> Result<()> {
+        let unavailable = self.unavailable.lock().unwrap_or_else(|p| p.into_inner());
+        match unavailable.get(storage_id) {
+            None => Ok(()),
+            Some((group, reason)) => Err(Error::OnlineUnavailable {
+                group: group.clone(),
+                reason: reason.clone(),
+            }),
+        }
     }
 
     pub(crate) fn rows_db(&self, storage_id: &str) -> Result<RowsDb> {

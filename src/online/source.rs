@@ -118,6 +118,18 @@ impl OnlineSource {
         }
     }
 
+    /// Refuses to read a group whose online rows are unavailable.
+    fn check_available(&self) -> Result<()> {
+        let root = self.root();
+        root.store.check_available(&root.storage_id)?;
+        if let OnlineSource::Vector(plan) = self {
+            for join in &plan.joins {
+                join.group.store.check_available(&join.group.storage_id)?;
+            }
+        }
+        Ok(())
+    }
+
     fn root(&self) -> &OnlineGroup {
         match self {
             OnlineSource::Group(group) => group,
@@ -132,6 +144,7 @@ impl OnlineSource {
         keys: &[Vec<u8>],
         mut visit: impl FnMut(&[Option<&[u8]>]) -> Result<()>,
     ) -> Result<()> {
+        self.check_available()?;
         let root = self.root();
         let rtxn = root.store.env.read_txn()?;
         let mut assembler = Assembler::new(self, now_micros());
@@ -161,6 +174,7 @@ impl OnlineSource {
     /// Calls `visit` with every row (not expired), in serving-key order,
     /// all read from one snapshot.
     pub fn scan(&self, mut visit: impl FnMut(&[Option<&[u8]>]) -> Result<()>) -> Result<()> {
+        self.check_available()?;
         let root = self.root();
         let rtxn = root.store.env.read_txn()?;
         let mut assembler = Assembler::new(self, now_micros());

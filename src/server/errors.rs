@@ -36,6 +36,7 @@ pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
 pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 pub const OUT_OF_MEMORY: &str = "53200";
 pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 pub const STATEMENT_TOO_COMPLEX: &str = "54001";
 pub const TOO_MANY_CONNECTIONS: &str = "53300";
 pub const QUERY_CANCELED: &str = "57014";
@@ -110,6 +111,13 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             i
         }
         Error::FeatureNotSupported(_) => info(FEATURE_NOT_SUPPORTED, error.to_string()),
+        Error::OnlineUnavailable { group, .. } => {
+            let mut i = info(OBJECT_NOT_IN_PREREQUISITE_STATE, error.to_string());
+            i.hint = Some(format!(
+                "Offline reads of the group work; ALTER FEATURE GROUP {group} REBUILD ONLINE rebuilds its online rows from the offline log."
+            ));
+            i
+        }
         Error::LimitExceeded { limit, message } => info(
             match limit {
                 Limit::ProgramLimit => PROGRAM_LIMIT_EXCEEDED,

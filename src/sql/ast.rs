@@ -27,6 +27,11 @@ pub enum FsStatement {
         name: ObjectName,
         version: Option<u64>,
     },
+    /// `ALTER FEATURE GROUP name [VERSION n] REBUILD ONLINE`
+    RebuildOnline {
+        name: ObjectName,
+        version: Option<u64>,
+    },
     /// `COMMENT ON FEATURE GROUP name [VERSION n] IS 'text' | NULL`
     CommentOnFeatureGroup {
         name: ObjectName,
@@ -77,6 +82,11 @@ impl fmt::Display for FsStatement {
                 f,
                 "DROP FEATURE GROUP {}{name}{}",
                 if *if_exists { "IF EXISTS " } else { "" },
+                version_suffix(version)
+            ),
+            FsStatement::RebuildOnline { name, version } => write!(
+                f,
+                "ALTER FEATURE GROUP {name}{} REBUILD ONLINE",
                 version_suffix(version)
             ),
             FsStatement::CommentOnFeatureGroup {

@@ -102,6 +102,8 @@ pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
         Some(parse_describe_feature_group(statement.text))
     } else if starts_with_words(&statement.tokens, &["DROP", "FEATURE", "GROUP"]) {
         Some(parse_drop_feature_group(statement.text))
+    } else if starts_with_words(&statement.tokens, &["ALTER", "FEATURE", "GROUP"]) {
+        Some(parse_alter_feature_group(statement.text))
     } else if starts_with_words(&statement.tokens, &["COMMENT", "ON", "FEATURE", "GROUP"]) {
         Some(parse_comment_on_feature_group(statement.text))
     } else {
@@ -288,6 +290,18 @@ fn parse_drop_feature_group(sql: &str) -> Result<FsStatement, ParserError> {
         name,
         version,
     })
+}
+
+fn parse_alter_feature_group(sql: &str) -> Result<FsStatement, ParserError> {
+    let mut parser = feature_group_prefix(sql, "ALTER")?;
+    expect_word(&mut parser, "FEATURE")?;
+    expect_word(&mut parser, "GROUP")?;
+    let name = parser.parse_object_name(false)?;
+    let version = parse_optional_version(&mut parser)?;
+    expect_word(&mut parser, "REBUILD")?;
+    expect_word(&mut parser, "ONLINE")?;
+    expect_end(&mut parser)?;
+    Ok(FsStatement::RebuildOnline { name, version })
 }
 
 fn parse_comment_on_feature_group(sql: &str) -> Result<FsStatement, ParserError> {

@@ -100,6 +100,53 @@ impl FeatureGroup {
             .map(|group| OnlineTableProvider::new(OnlineSource::Group(group))))
     }
 
+    /// Marks the group's online rows unavailable: lookups and writes are
+    /// refused with `reason` until [`FeatureGroup::rebuild_online`].
+    pub fn mark_online_unavailable(&self, reason: String) {
+        if let Some(store) = &self.online {
+            store.mark_unavailable(&self.def.storage_id, &self.qualified_name(), reason);
+        }
+    }
+
+    /// `ready`, or `unavailable: why`; `None` for an offline group.
+    pub fn online_status(&self) -> Option<String> {
+        let store = self.online.as_ref()?;
+        Some(match store.unavailable_reason(&self.def.storage_id) {
+            None => "ready".into(),
+            Some(reason) => format!("unavailable: {reason}"),
+        })
+    }
+
+    /// Rebuilds the online rows from the whole offline log (after a failed
+    /// catch-up, or on request); returns the rows replayed. On failure the
+    /// group stays unavailable, with the new reason.
+    pub async fn rebuild_online(&self) -> Result<u64> {
+        let Some(store) = &self.online else {
+            return Err(Error::FeatureNotSupported(format!(
+                "feature group \"{}\" is not online",
+                self.qualified_name()
+            )));
+        };
+        // Writers to the group wait (an append holds the table's writer
+        // lock), so none commits between the clear and the replay.
+        let _writers_wait = self.offline.begin_append().await?;
+        let storage_id = self.def.storage_id.clone();
+        let cleared = store.clone();
+        tokio::task::spawn_blocking(move || cleared.drop_group(&storage_id))
+            .await
+            .map_err(|e| Error::Internal(format!("online rebuild task failed: {e}")))??;
+        match self.catch_up().await {
+            Ok(rows) => {
+                store.mark_available(&self.def.storage_id);
+                Ok(rows)
+            }
+            Err(error) => {
+                self.mark_online_unavailable(format!("rebuild failed: {error}"));
+                Err(error)
+            }
+        }
+    }
+
     /// Brings the online store up to the latest offline version by
     /// replaying the Delta commits it has not applied yet.
     pub async fn catch_up(&self) -> Result<u64> {
@@ -171,6 +218,9 @@ impl Ingest for FeatureGroup {
     }
 
     async fn ingest(&self, mut input: SendableRecordBatchStream) -> Result<u64> {
+        if let Some(store) = &self.online {
+            store.check_available(&self.def.storage_id)?;
+        }
         let mut append = self.offline.begin_append().await?;
         let writer = match &self.online {
             Some(store) => Some(store.begin_write(self.layout.clone())?),

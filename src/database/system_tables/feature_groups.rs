@@ -23,6 +23,7 @@ pub(super) fn feature_groups() -> SystemTable<GroupRow> {
         .boolean("is_latest", |r| r.is_latest)
         .text("table_name", |r| r.group.def.versioned_name())
         .boolean("online", |r| r.group.def.online)
+        .nullable_text("online_status", |r| r.group.online_status())
         .text("primary_key", |r| r.group.def.primary_key.join(", "))
         .nullable_text("event_time", |r| r.group.def.event_time.clone())
         .nullable_int64("ttl_seconds", |r| r.group.def.ttl_seconds)
