@@ -407,3 +407,36 @@ async fn a_group_that_cannot_catch_up_does_not_keep_the_server_down() {
         3
     );
 }
+
+/// `statement_timeout` stops a running query with 57014 in both protocols
+/// (it covered only planning before: a 22 s query ran to its end), and the
+/// session carries on.
+#[tokio::test]
+async fn statement_timeout_stops_a_running_query() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
+    let slow = "SELECT count(*) FROM generate_series(1, 20000000000) a";
+    for protocol in ["simple", "extended"] {
+        let error = if protocol == "simple" {
+            client.simple_query(slow).await.unwrap_err()
+        } else {
+            client.query(slow, &[]).await.unwrap_err()
+        };
+        // Only a stopped query ends in 57014 (counting 2·10¹⁰ rows to the
+        // end takes minutes).
+        assert_eq!(sqlstate(&error), "57014", "{protocol}: {error}");
+    }
+    assert_eq!(count(&client, "SELECT 1::bigint").await, 1);
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM generate_series(1, 1000)").await,
+        1000
+    );
+}

@@ -28,6 +28,7 @@ use super::parse::FstoreParser;
 use super::parse::PreparedStatement;
 use super::routing::route;
 use super::service::FstoreService;
+use super::timeout;
 use crate::server::fast_path;
 
 use crate::error::Error;
@@ -196,8 +197,11 @@ impl ExtendedQueryHandler for FstoreService {
         }
         if planned.is_some() || sql.trim().is_empty() {
             let started = std::time::Instant::now();
+            let deadline = timeout::deadline(client);
             let outcome =
-                ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows).await;
+                ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows)
+                    .await
+                    .map(|response| timeout::with_deadline(response, deadline));
             self.database.metrics().record(
                 QueryKind::Query,
                 started.elapsed(),

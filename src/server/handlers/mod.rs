@@ -19,6 +19,7 @@ mod planned;
 mod routing;
 mod service;
 mod simple;
+mod timeout;
 mod wiring;
 
 pub use parse::{FstoreParser, PreparedStatement};

@@ -7,7 +7,6 @@
 //! tokens.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
@@ -19,14 +18,10 @@ use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser
 use pgwire::api::ClientInfo;
 use pgwire::api::portal::Format;
 use pgwire::api::results::Response;
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::types::format::FormatOptions;
 
-use crate::server::errors::QUERY_CANCELED;
-
-/// Where datafusion-postgres's `SET statement_timeout` keeps the value, in
-/// milliseconds, in the connection's metadata.
-const STATEMENT_TIMEOUT_METADATA: &str = "statement_timeout_ms";
+use super::timeout::{statement_timed_out, statement_timeout};
 
 pub(crate) struct TreePlanner {
     session: Arc<SessionContext>,
@@ -85,21 +80,4 @@ impl TreePlanner {
         let response = encode_dataframe(frame, &Format::UnifiedText, Some(options)).await?;
         Ok(Response::Query(response))
     }
-}
-
-fn statement_timeout<C: ClientInfo>(client: &C) -> Option<Duration> {
-    client
-        .metadata()
-        .get(STATEMENT_TIMEOUT_METADATA)
-        .and_then(|ms| ms.parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis)
-}
-
-fn statement_timed_out() -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".into(),
-        QUERY_CANCELED.into(),
-        "canceling statement due to statement timeout".into(),
-    )))
 }

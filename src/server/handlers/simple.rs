@@ -20,6 +20,7 @@ use pgwire::messages::simplequery::Query;
 
 use super::routing::{HandOn, Route, route};
 use super::service::FstoreService;
+use super::timeout;
 use crate::server::fast_path;
 
 use crate::server::errors::{QueryContext, in_context, prefer_positioned, to_pgwire};
@@ -75,6 +76,7 @@ impl SimpleQueryHandler for FstoreService {
                 char_offset: statement.char_offset,
             };
             let started = std::time::Instant::now();
+            let deadline = timeout::deadline(client);
             let mut kind = QueryKind::Statement;
             let outcome = async {
                 let routed =
@@ -108,6 +110,12 @@ impl SimpleQueryHandler for FstoreService {
             // A query's rows are computed as they are sent, after every
             // statement of the string has run; one that fails must stop the
             // statements after it, as in PostgreSQL.
+            let outcome = outcome.map(|responses| {
+                responses
+                    .into_iter()
+                    .map(|response| timeout::with_deadline(response, deadline))
+                    .collect::<Vec<_>>()
+            });
             let outcome = match outcome {
                 Ok(responses) if index < last => run_to_completion(responses).await,
                 other => other,
