@@ -81,6 +81,9 @@ pub enum Error {
     /// (its catch-up from the offline log failed); the reason says why.
     #[error("the online store of feature group \"{group}\" is unavailable: {reason}")]
     OnlineUnavailable { group: String, reason: String },
+    /// 53100: not enough free disk for a write, found before its commit.
+    #[error("{0}")]
+    DiskFull(String),
     /// Past one of fstore's limits; the message names the limit.
     #[error("{message}")]
     LimitExceeded { limit: Limit, message: String },

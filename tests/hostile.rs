@@ -440,3 +440,62 @@ async fn statement_timeout_stops_a_running_query() {
         1000
     );
 }
+
+/// A disk too full for an online write fails the statement with 53100
+/// before anything is committed (it aborted the server after the offline
+/// commit, which then would not start); reads go on, and writes work again
+/// once there is room. The data directory is a small tmpfs the test mounts
+/// (root only: skipped, loudly, where mounting is not permitted).
+#[tokio::test]
+async fn a_full_disk_fails_the_write_and_the_server_goes_on() {
+    let mount_point = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
+        .arg(mount_point.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(mount_point.path().to_path_buf());
+    let data_dir = mount_point.path().join("data");
+    let server = TestServer::start_with(|config| config.data_dir = data_dir.clone()).await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE FEATURE GROUP big (k BIGINT NOT NULL, payload TEXT, PRIMARY KEY (k)) ONLINE;
+             INSERT INTO big VALUES (1, 'small');",
+        )
+        .await
+        .unwrap();
+    // ~40 MB of rows for the online store: more than the disk has room for.
+    let error = client
+        .batch_execute(
+            "INSERT INTO big SELECT value + 10, repeat(md5(value::text), 40)
+             FROM generate_series(1, 30000)",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "53100", "{error:?}");
+    assert!(
+        format!("{error:?}").contains("could not write to the online store"),
+        "refused by the check before the offline commit: {error:?}"
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM big").await, 1);
+    assert_eq!(count(&client, "SELECT count(*) FROM online.big").await, 1);
+    client
+        .batch_execute("INSERT INTO big VALUES (2, 'still fits')")
+        .await
+        .unwrap();
+    assert_eq!(count(&client, "SELECT count(*) FROM online.big").await, 2);
+}

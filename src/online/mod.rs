@@ -35,6 +35,10 @@ pub use source::{OnlineGroup, OnlineSource, VectorJoin, VectorPlan};
 use crate::error::{Error, Result};
 
 const ONLINE_MAP_SIZE: usize = 1 << 40;
+
+/// Free space an online write leaves on the store's disk (see
+/// [`OnlineStore::reserve`]).
+const ONLINE_DISK_MARGIN: u64 = 8 << 20;
 const WRITER_QUEUE: usize = 4;
 
 pub(crate) type RowsDb = Database<'static, Bytes, Bytes>;
@@ -169,6 +173,44 @@ impl OnlineStore {
         Ok(())
     }
 
+    /// Free bytes on the disk that holds the store, for unprivileged
+    /// writers (`statvfs`'s `f_bavail`).
+    pub fn available_bytes(&self) -> Result<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(self.env.path().as_os_str().as_bytes())
+            .map_err(|_| Error::Internal("online store path has a NUL byte".into()))?;
+        let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `path` is a NUL-terminated string and `stats` a buffer of
+        // the type statvfs fills; it is read only after statvfs succeeded.
+        let stats = unsafe {
+            if libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) != 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            stats.assume_init()
+        };
+        Ok((stats.f_bavail as u64).saturating_mul(stats.f_frsize as u64))
+    }
+
+    /// Refuses a write whose rows (`row_bytes` in memory) might not fit
+    /// on the store's disk: checked before the offline commit, because the
+    /// online commit after it must not run out of space.
+    pub fn reserve(&self, row_bytes: u64) -> Result<()> {
+        // LMDB copies each touched page and keeps the old ones until the
+        // commit: about twice the rows, plus room for the B-tree's growth.
+        let needed = row_bytes
+            .saturating_mul(2)
+            .saturating_add(ONLINE_DISK_MARGIN);
+        let available = self.available_bytes()?;
+        if available < needed {
+            return Err(Error::DiskFull(format!(
+                "could not write to the online store: {} MiB free on its disk, the statement needs about {} MiB",
+                available >> 20,
+                needed.div_ceil(1 << 20)
+            )));
+        }
+        Ok(())
+    }
+
     /// The offline version the group's online rows reflect (0: none yet).
     pub fn applied_version(&self, storage_id: &str) -> Result<u64> {
         let rtxn = self.env.read_txn()?;
@@ -207,6 +249,12 @@ impl OnlineStore {
                                 failure = Some(e);
                             }
                         }
+                        WriterOp::Check(reply) => {
+                            let _ = reply.send(match failure.take() {
+                                Some(e) => Err(e),
+                                None => Ok(()),
+                            });
+                        }
                         WriterOp::Commit(version, reply) => {
                             let result = match failure.take() {
                                 Some(e) => Err(e),
@@ -233,9 +281,15 @@ impl OnlineStore {
 fn fail_all(rx: &mut mpsc::Receiver<WriterOp>, error: Error) {
     let message = error.to_string();
     while let Some(op) = rx.blocking_recv() {
-        if let WriterOp::Commit(_, reply) = op {
-            let _ = reply.send(Err(Error::Internal(message.clone())));
-            return;
+        match op {
+            WriterOp::Commit(_, reply) => {
+                let _ = reply.send(Err(Error::Internal(message.clone())));
+                return;
+            }
+            WriterOp::Check(reply) => {
+                let _ = reply.send(Err(Error::Internal(message.clone())));
+            }
+            WriterOp::Batch(_) => {}
         }
     }
 }
@@ -279,6 +333,8 @@ fn apply_batch(
 
 enum WriterOp {
     Batch(RecordBatch),
+    /// Has every batch so far gone into the transaction?
+    Check(oneshot::Sender<Result<()>>),
     Commit(u64, oneshot::Sender<Result<()>>),
 }
 
@@ -296,6 +352,23 @@ impl OnlineWriter {
         tx.send(WriterOp::Batch(batch))
             .await
             .map_err(|_| Error::Internal("online writer stopped".into()))
+    }
+
+    /// Whether every row sent so far went into the transaction: asked
+    /// before the offline commit, so that a failure of the online side
+    /// (a full disk while LMDB spills pages, say) fails the statement while
+    /// nothing is committed yet.
+    pub async fn check(&self) -> Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::Internal("online writer already finished".into()))?;
+        let (reply, done) = oneshot::channel();
+        tx.send(WriterOp::Check(reply))
+            .await
+            .map_err(|_| Error::Internal("online writer stopped".into()))?;
+        done.await
+            .map_err(|_| Error::Internal("online writer stopped before checking".into()))?
     }
 
     /// Commits the rows and records `offline_version` as applied, durably.

@@ -35,6 +35,7 @@ pub const NOT_NULL_VIOLATION: &str = "23502";
 pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
 pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 pub const OUT_OF_MEMORY: &str = "53200";
+pub const DISK_FULL: &str = "53100";
 pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 pub const STATEMENT_TOO_COMPLEX: &str = "54001";
@@ -111,6 +112,13 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             i
         }
         Error::FeatureNotSupported(_) => info(FEATURE_NOT_SUPPORTED, error.to_string()),
+        Error::DiskFull(_) => {
+            let mut i = info(DISK_FULL, error.to_string());
+            i.hint = Some(
+                "Free disk space; reads go on, and writes work again once there is room.".into(),
+            );
+            i
+        }
         Error::OnlineUnavailable { group, .. } => {
             let mut i = info(OBJECT_NOT_IN_PREREQUISITE_STATE, error.to_string());
             i.hint = Some(format!(
@@ -176,6 +184,15 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             Some(inner) => datafusion_error_info(inner, context),
             None => info(IO_ERROR, error.to_string()),
         },
+        Error::Io(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+            info(DISK_FULL, error.to_string())
+        }
+        Error::Catalog(heed::Error::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) => {
+            info(DISK_FULL, error.to_string())
+        }
+        Error::Catalog(heed::Error::Mdb(heed::MdbError::Other(code))) if *code == libc::ENOSPC => {
+            info(DISK_FULL, error.to_string())
+        }
         Error::Io(_) => info(IO_ERROR, error.to_string()),
         Error::Catalog(_) | Error::CatalogFormat(_) | Error::Internal(_) => {
             info(INTERNAL_ERROR, error.to_string())

@@ -226,6 +226,7 @@ impl Ingest for FeatureGroup {
             Some(store) => Some(store.begin_write(self.layout.clone())?),
             None => None,
         };
+        let mut online_bytes = 0u64;
         while let Some(batch) = input.next().await {
             let check = |batch: &RecordBatch| match &writer {
                 Some(_) => {
@@ -236,8 +237,13 @@ impl Ingest for FeatureGroup {
             if let Some(written) = append.write_checked(batch?, check).await?
                 && let Some(writer) = &writer
             {
+                online_bytes += written.get_array_memory_size() as u64;
                 writer.apply(written).await?;
             }
+        }
+        if let (Some(store), Some(writer)) = (&self.online, &writer) {
+            writer.check().await?;
+            store.reserve(online_bytes)?;
         }
         // Dropping the writer without a commit aborts its transaction.
         let Some((rows, version)) = append.commit().await? else {
