@@ -499,3 +499,86 @@ async fn a_full_disk_fails_the_write_and_the_server_goes_on() {
         .unwrap();
     assert_eq!(count(&client, "SELECT count(*) FROM online.big").await, 2);
 }
+
+fn binary_copy(rows: &[&[u8]]) -> bytes::Bytes {
+    let mut data = b"PGCOPY\n\xff\r\n\0".to_vec();
+    data.extend_from_slice(&0i32.to_be_bytes());
+    data.extend_from_slice(&0i32.to_be_bytes());
+    for row in rows {
+        data.extend_from_slice(row);
+    }
+    data.extend_from_slice(&(-1i16).to_be_bytes());
+    bytes::Bytes::from(data)
+}
+
+/// Binary COPY field lengths are the client's claim: a negative one other
+/// than -1 (NULL) is refused, not read as NULL, and a huge one allocates
+/// nothing before its bytes arrive.
+#[tokio::test]
+async fn binary_copy_field_lengths_are_checked_not_trusted() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE FEATURE GROUP b (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE")
+        .await
+        .unwrap();
+    let mut good = Vec::new();
+    good.extend_from_slice(&2i16.to_be_bytes());
+    good.extend_from_slice(&8i32.to_be_bytes());
+    good.extend_from_slice(&1i64.to_be_bytes());
+    let mut negative = good.clone();
+    negative.extend_from_slice(&(-7i32).to_be_bytes());
+    let mut huge = good.clone();
+    huge.extend_from_slice(&i32::MAX.to_be_bytes());
+    huge.extend_from_slice(&5i32.to_be_bytes());
+    let mut null = good.clone();
+    null.extend_from_slice(&(-1i32).to_be_bytes());
+    for (name, row) in [("negative", &negative), ("huge", &huge)] {
+        let sink = client
+            .copy_in::<_, bytes::Bytes>("COPY b FROM STDIN (FORMAT binary)")
+            .await
+            .unwrap();
+        let mut sink = Box::pin(sink);
+        sink.send(binary_copy(&[row.as_slice()])).await.unwrap();
+        let error = sink.as_mut().finish().await.unwrap_err();
+        assert!(sqlstate(&error).starts_with("22"), "{name}: {error:?}");
+    }
+    assert_eq!(count(&client, "SELECT count(*) FROM b").await, 0);
+    let sink = client
+        .copy_in::<_, bytes::Bytes>("COPY b FROM STDIN (FORMAT binary)")
+        .await
+        .unwrap();
+    let mut sink = Box::pin(sink);
+    sink.send(binary_copy(&[null.as_slice()])).await.unwrap();
+    assert_eq!(sink.as_mut().finish().await.unwrap(), 1);
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM b WHERE v IS NULL").await,
+        1
+    );
+}
+
+/// In a failed transaction block a prepared online lookup is refused with
+/// 25P02, as every other statement is.
+#[tokio::test]
+async fn prepared_lookups_are_refused_in_a_failed_block() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE FEATURE GROUP g (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE;
+             INSERT INTO g VALUES (1, 10);",
+        )
+        .await
+        .unwrap();
+    let lookup = client
+        .prepare("SELECT v FROM online.g WHERE k = $1")
+        .await
+        .unwrap();
+    client.batch_execute("BEGIN").await.unwrap();
+    assert!(client.batch_execute("SELECT 1/0").await.is_err());
+    let error = client.query(&lookup, &[&1i64]).await.unwrap_err();
+    assert_eq!(sqlstate(&error), "25P02", "{error}");
+    client.batch_execute("ROLLBACK").await.unwrap();
+    let row = client.query_one(&lookup, &[&1i64]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 10);
+}

@@ -20,6 +20,9 @@ const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 const PG_EPOCH_DAYS: i32 = 10_957;
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
+/// PostgreSQL's largest field value (1 GiB).
+const MAX_FIELD_BYTES: i32 = (1 << 30) - 1;
+
 fn bad(message: impl Into<String>, row: u64, column: Option<String>) -> Error {
     Error::BadCopyData {
         message: message.into(),
@@ -98,12 +101,26 @@ pub(super) fn parse_binary(
             let mut length = [0u8; 4];
             read_exact(&mut reader, &mut length, row)?;
             let length = i32::from_be_bytes(length);
-            if length < 0 {
+            if length == -1 {
                 values.push(None);
                 continue;
             }
-            let mut bytes = vec![0u8; length as usize];
-            read_exact(&mut reader, &mut bytes, row)?;
+            if !(0..=MAX_FIELD_BYTES).contains(&length) {
+                return Err(bad(
+                    format!(
+                        "invalid field size {length} (at most {MAX_FIELD_BYTES} bytes, or -1 for NULL)"
+                    ),
+                    row,
+                    Some(name.clone()),
+                ));
+            }
+            // The length is the client's claim: the buffer grows with the
+            // bytes that actually arrive.
+            let mut bytes = Vec::new();
+            (&mut reader).take(length as u64).read_to_end(&mut bytes)?;
+            if bytes.len() != length as usize {
+                return Err(bad("unexpected end of binary COPY data", row, None));
+            }
             values.push(Some(
                 to_text(&bytes, data_type).map_err(|m| bad(m, row, Some(name.clone())))?,
             ));

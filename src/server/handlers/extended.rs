@@ -134,6 +134,8 @@ impl ExtendedQueryHandler for FstoreService {
             && let (_, Some((_, plan))) = &portal.statement.statement
             && let Some(lookup) = fast_path::as_lookup(plan)
         {
+            // A failed block refuses lookups too, as every other statement.
+            transactions::check_not_failed(client).map_err(|e| to_pgwire(e, None))?;
             let _busy = self.in_flight.enter();
             let state = portal.state();
             let mut state = state.lock().await;
