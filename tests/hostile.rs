@@ -14,6 +14,16 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
+/// `CREATE FEATURE GROUP name (k BIGINT key, v INT) ONLINE`.
+async fn create_online_group(client: &tokio_postgres::Client, name: &str) {
+    client
+        .batch_execute(&format!(
+            "CREATE FEATURE GROUP {name} (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE"
+        ))
+        .await
+        .unwrap();
+}
+
 /// A key longer than LMDB takes is refused before the offline commit:
 /// nothing is committed, and a restart (which replays the offline log into
 /// the online store) still works.
@@ -121,10 +131,7 @@ async fn deeply_nested_statements() {
 async fn a_huge_parameter_number_is_refused_in_both_protocols() {
     let server = TestServer::start().await;
     let client = server.connect().await;
-    client
-        .batch_execute("CREATE FEATURE GROUP g (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE")
-        .await
-        .unwrap();
+    create_online_group(&client, "g").await;
     let sql = "SELECT * FROM online.g WHERE k = $4000000000";
     let error = client.simple_query(sql).await.unwrap_err();
     assert_eq!(sqlstate(&error), "54000", "{error}");
@@ -215,10 +222,7 @@ async fn a_cartesian_key_list_is_refused_before_it_is_built() {
 async fn a_copy_cut_off_by_a_disconnect_commits_nothing() {
     let server = TestServer::start().await;
     let client = server.connect().await;
-    client
-        .batch_execute("CREATE FEATURE GROUP c (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE")
-        .await
-        .unwrap();
+    create_online_group(&client, "c").await;
     for format in ["", " WITH (FORMAT csv)"] {
         let (copier, connection) =
             tokio_postgres::connect(&server.connection_string(), tokio_postgres::NoTls)
@@ -269,10 +273,7 @@ async fn a_copy_cut_off_by_a_disconnect_commits_nothing() {
 async fn a_multi_statement_query_stops_at_its_first_error() {
     let server = TestServer::start().await;
     let client = server.connect().await;
-    client
-        .batch_execute("CREATE FEATURE GROUP g (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE")
-        .await
-        .unwrap();
+    create_online_group(&client, "g").await;
     let error = client
         .simple_query("SELECT 1/0; DROP FEATURE GROUP g")
         .await
@@ -511,6 +512,19 @@ fn binary_copy(rows: &[&[u8]]) -> bytes::Bytes {
     bytes::Bytes::from(data)
 }
 
+/// `COPY b FROM STDIN (FORMAT binary)` of `data`: the rows copied.
+async fn copy_binary(
+    client: &tokio_postgres::Client,
+    data: bytes::Bytes,
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = client
+        .copy_in::<_, bytes::Bytes>("COPY b FROM STDIN (FORMAT binary)")
+        .await?;
+    let mut sink = Box::pin(sink);
+    sink.send(data).await?;
+    sink.as_mut().finish().await
+}
+
 /// Binary COPY field lengths are the client's claim: a negative one other
 /// than -1 (NULL) is refused, not read as NULL, and a huge one allocates
 /// nothing before its bytes arrive.
@@ -518,10 +532,7 @@ fn binary_copy(rows: &[&[u8]]) -> bytes::Bytes {
 async fn binary_copy_field_lengths_are_checked_not_trusted() {
     let server = TestServer::start().await;
     let client = server.connect().await;
-    client
-        .batch_execute("CREATE FEATURE GROUP b (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE")
-        .await
-        .unwrap();
+    create_online_group(&client, "b").await;
     let mut good = Vec::new();
     good.extend_from_slice(&2i16.to_be_bytes());
     good.extend_from_slice(&8i32.to_be_bytes());
@@ -534,23 +545,14 @@ async fn binary_copy_field_lengths_are_checked_not_trusted() {
     let mut null = good.clone();
     null.extend_from_slice(&(-1i32).to_be_bytes());
     for (name, row) in [("negative", &negative), ("huge", &huge)] {
-        let sink = client
-            .copy_in::<_, bytes::Bytes>("COPY b FROM STDIN (FORMAT binary)")
+        let error = copy_binary(&client, binary_copy(&[row.as_slice()]))
             .await
-            .unwrap();
-        let mut sink = Box::pin(sink);
-        sink.send(binary_copy(&[row.as_slice()])).await.unwrap();
-        let error = sink.as_mut().finish().await.unwrap_err();
+            .unwrap_err();
         assert!(sqlstate(&error).starts_with("22"), "{name}: {error:?}");
     }
     assert_eq!(count(&client, "SELECT count(*) FROM b").await, 0);
-    let sink = client
-        .copy_in::<_, bytes::Bytes>("COPY b FROM STDIN (FORMAT binary)")
-        .await
-        .unwrap();
-    let mut sink = Box::pin(sink);
-    sink.send(binary_copy(&[null.as_slice()])).await.unwrap();
-    assert_eq!(sink.as_mut().finish().await.unwrap(), 1);
+    let copied = copy_binary(&client, binary_copy(&[null.as_slice()])).await;
+    assert_eq!(copied.unwrap(), 1);
     assert_eq!(
         count(&client, "SELECT count(*) FROM b WHERE v IS NULL").await,
         1

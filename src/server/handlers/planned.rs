@@ -43,12 +43,15 @@ impl TreePlanner {
         tree: SqlStatement,
     ) -> Result<(SqlStatement, LogicalPlan), DataFusionError> {
         let tree = self.compatibility.rewrite(tree);
-        let plan = self
-            .session
-            .state()
-            .statement_to_plan(DfStatement::Statement(Box::new(tree.clone())))
-            .await?;
+        let plan = self.plan_rewritten(tree.clone()).await?;
         Ok((tree, plan))
+    }
+
+    async fn plan_rewritten(&self, tree: SqlStatement) -> Result<LogicalPlan, DataFusionError> {
+        self.session
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(tree)))
+            .await
     }
 
     /// Plans and runs a query of the simple protocol, answered in text, as
@@ -62,11 +65,7 @@ impl TreePlanner {
         let api_error = |e: DataFusionError| PgWireError::ApiError(Box::new(e));
         let tree = self.compatibility.rewrite(tree);
         let running = async {
-            let plan = self
-                .session
-                .state()
-                .statement_to_plan(DfStatement::Statement(Box::new(tree)))
-                .await?;
+            let plan = self.plan_rewritten(tree).await?;
             self.session.execute_logical_plan(plan).await
         };
         let frame = match statement_timeout(client) {
