@@ -18,6 +18,10 @@ pub struct Config {
     pub allow_file_access: bool,
     /// On SIGINT/SIGTERM, how long statements in flight may take to finish.
     pub shutdown_grace: Duration,
+    /// How long a connection may take to finish its start-up (PostgreSQL's
+    /// `authentication_timeout`): sockets that never send a start-up packet
+    /// must not hold connection slots.
+    pub authentication_timeout: Duration,
     /// How many online feature-group versions the online store can hold
     /// (LMDB named databases). Every read transaction allocates and clears
     /// a slot per possible database, so a lower limit makes lookups faster;
@@ -33,6 +37,7 @@ impl Config {
             memory_limit_bytes: 2 << 30,
             allow_file_access: false,
             shutdown_grace: Duration::from_secs(10),
+            authentication_timeout: Duration::from_secs(60),
             max_online_groups: 256,
         }
     }

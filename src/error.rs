@@ -65,12 +65,23 @@ pub enum Error {
     /// A value in text form that does not parse as its type (22P02).
     #[error("{0}")]
     InvalidTextRepresentation(String),
+    /// 22003: a value outside its type's range (`100000::int2`).
+    #[error("{0}")]
+    NumericOutOfRange(String),
     /// A binary-format bind parameter of the wrong shape (22P03).
     #[error("{0}")]
     InvalidBinaryFormat(String),
     /// A malformed input row (COPY); `line` counts from 1.
     #[error("{message}")]
     BadCopyData {
+        message: String,
+        line: u64,
+        column: Option<String>,
+    },
+    /// 22P04: a COPY stream not in the format it claims (binary COPY's
+    /// signature, field counts and sizes).
+    #[error("{message}")]
+    BadCopyFileFormat {
         message: String,
         line: u64,
         column: Option<String>,

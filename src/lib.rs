@@ -85,6 +85,7 @@
 
 // Floor 0
 pub mod config;
+pub mod crash_point;
 pub mod error;
 pub mod metrics;
 pub mod names;

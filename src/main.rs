@@ -56,9 +56,14 @@ struct ServeArgs {
     /// Seconds statements in flight may take to finish on shutdown.
     #[arg(long, default_value_t = 10)]
     shutdown_grace_secs: u64,
+    /// Seconds a connection may take to finish its start-up (PostgreSQL's
+    /// authentication_timeout); slower ones are closed.
+    #[arg(long, default_value_t = 60)]
+    authentication_timeout_secs: u64,
 }
 
 fn main() -> anyhow_free::Result {
+    fstore::crash_point::arm_from_environment();
     fstore::server::runtime()?.block_on(serve())
 }
 
@@ -76,6 +81,7 @@ async fn serve() -> anyhow_free::Result {
     config.max_online_groups = args.max_online_groups;
     config.allow_file_access = args.allow_file_access;
     config.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
+    config.authentication_timeout = Duration::from_secs(args.authentication_timeout_secs.max(1));
 
     let database = Database::open(config.clone()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

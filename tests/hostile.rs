@@ -285,6 +285,32 @@ async fn a_multi_statement_query_stops_at_its_first_error() {
         .unwrap_err();
     assert_eq!(sqlstate(&error), "42P01", "{error}");
     assert_eq!(count(&client, "SELECT count(*) FROM g").await, 0);
+    // A write before the error stays committed (fstore commits each
+    // statement), and the error says so instead of keeping it silently.
+    let error = client
+        .simple_query("INSERT INTO g VALUES (1, 1); SELECT * FROM nonexist")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "42P01", "{error}");
+    let detail = error
+        .as_db_error()
+        .and_then(|e| e.detail())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("1 statement(s) before it") && detail.contains("stay committed"),
+        "{detail:?}"
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM g").await, 1);
+    let error = client
+        .simple_query("SELECT 1; SELECT 1/0")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.as_db_error().and_then(|e| e.detail()),
+        None,
+        "no write, nothing to report: {error:?}"
+    );
     let rows = simple_rows(client.simple_query("SELECT 1; SELECT 2").await.unwrap());
     assert_eq!(
         rows,
@@ -548,7 +574,7 @@ async fn binary_copy_field_lengths_are_checked_not_trusted() {
         let error = copy_binary(&client, binary_copy(&[row.as_slice()]))
             .await
             .unwrap_err();
-        assert!(sqlstate(&error).starts_with("22"), "{name}: {error:?}");
+        assert_eq!(sqlstate(&error), "22P04", "{name}: {error:?}");
     }
     assert_eq!(count(&client, "SELECT count(*) FROM b").await, 0);
     let copied = copy_binary(&client, binary_copy(&[null.as_slice()])).await;

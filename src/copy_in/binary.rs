@@ -23,7 +23,17 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// PostgreSQL's largest field value (1 GiB).
 const MAX_FIELD_BYTES: i32 = (1 << 30) - 1;
 
+/// The stream is not binary COPY data (22P04, as in PostgreSQL).
 fn bad(message: impl Into<String>, row: u64, column: Option<String>) -> Error {
+    Error::BadCopyFileFormat {
+        message: message.into(),
+        line: row,
+        column,
+    }
+}
+
+/// A field that is not a value of its column's type.
+fn bad_value(message: impl Into<String>, row: u64, column: Option<String>) -> Error {
     Error::BadCopyData {
         message: message.into(),
         line: row,
@@ -122,7 +132,7 @@ pub(super) fn parse_binary(
                 return Err(bad("unexpected end of binary COPY data", row, None));
             }
             values.push(Some(
-                to_text(&bytes, data_type).map_err(|m| bad(m, row, Some(name.clone())))?,
+                to_text(&bytes, data_type).map_err(|m| bad_value(m, row, Some(name.clone())))?,
             ));
         }
         if let Some(batch) = builder.push_row(row, &values)?

@@ -304,9 +304,10 @@ impl Database {
                 Some(self.online.clone()),
             )?);
             let rows = match backfill {
-                Some(frame) => Some(group.ingest(frame.execute_stream().await?).await?),
+                Some(frame) => Some(group.clone().ingest(frame.execute_stream().await?).await?),
                 None => None,
             };
+            crate::crash_point!("create_as_select.data_committed");
             self.catalog.put_feature_group(&def)?;
             Ok::<_, Error>((group, rows))
         }
@@ -463,6 +464,7 @@ impl Database {
             });
         }
         self.catalog.drop_feature_groups(&defs)?;
+        crate::crash_point!("drop.catalog_dropped");
         {
             let mut groups = self.groups_write();
             for def in &defs {

@@ -306,6 +306,7 @@ impl Database {
                 return Err(e);
             }
         };
+        crate::crash_point!("training_dataset.data_written");
         let def = TrainingDatasetDef {
             schema: name.schema.clone(),
             name: name.name.clone(),

@@ -21,7 +21,7 @@ pub trait Ingest: std::fmt::Debug + Send + Sync {
     fn schema(&self) -> SchemaRef;
     /// Writes every batch of `input` or, on any error, nothing. Returns the
     /// number of rows written once they are durable in every store.
-    async fn ingest(&self, input: SendableRecordBatchStream) -> Result<u64>;
+    async fn ingest(self: Arc<Self>, input: SendableRecordBatchStream) -> Result<u64>;
 }
 
 #[async_trait]
@@ -34,7 +34,7 @@ impl Ingest for OfflineTable {
         OfflineTable::schema(self)
     }
 
-    async fn ingest(&self, input: SendableRecordBatchStream) -> Result<u64> {
+    async fn ingest(self: Arc<Self>, input: SendableRecordBatchStream) -> Result<u64> {
         self.append(input).await
     }
 }

@@ -65,7 +65,7 @@ pub struct OfflineTable {
     sequenced: bool,
     /// Held for the whole of an append: one writer per table keeps Delta
     /// commits free of conflicts and in statement order.
-    table: Mutex<DeltaTable>,
+    table: Arc<Mutex<DeltaTable>>,
     /// The latest committed snapshot, which scans are planned against.
     snapshot: std::sync::RwLock<Arc<DeltaTable>>,
 }
@@ -173,7 +173,7 @@ impl OfflineTable {
             write_schema: Arc::new(write_schema),
             sequenced,
             snapshot: std::sync::RwLock::new(Arc::new(table.clone())),
-            table: Mutex::new(table),
+            table: Arc::new(Mutex::new(table)),
         }))
     }
 
@@ -219,7 +219,7 @@ impl OfflineTable {
     /// Streams `input` into new Parquet files and commits them as one Delta
     /// version. Returns the number of rows written. Nothing is visible to
     /// readers until the commit; on any error nothing is committed.
-    pub async fn append(&self, mut input: SendableRecordBatchStream) -> Result<u64> {
+    pub async fn append(self: &Arc<Self>, mut input: SendableRecordBatchStream) -> Result<u64> {
         let mut append = self.begin_append().await?;
         while let Some(batch) = input.next().await {
             append.write(batch?).await?;
@@ -228,11 +228,11 @@ impl OfflineTable {
     }
 
     /// Starts an append; only one runs at a time per table.
-    pub async fn begin_append(&self) -> Result<Append<'_>> {
-        let table = self.table.lock().await;
+    pub async fn begin_append(self: &Arc<Self>) -> Result<Append> {
+        let table = self.table.clone().lock_owned().await;
         let writer = RecordBatchWriter::for_table(&table)?;
         Ok(Append {
-            owner: self,
+            owner: self.clone(),
             table,
             writer,
             rows: 0,
@@ -330,7 +330,8 @@ impl OfflineTable {
         if !self.sequenced {
             return Ok(batch);
         }
-        let base = (version << 40) + first_row;
+        check_sequence_bounds(version, first_row + batch.num_rows() as u64)?;
+        let base = (version << SEQUENCE_ROW_BITS) + first_row;
         let sequence = datafusion::arrow::array::Int64Array::from_iter_values(
             (0..batch.num_rows() as u64).map(|i| (base + i) as i64),
         );
@@ -341,17 +342,60 @@ impl OfflineTable {
     }
 }
 
+/// Bits of the write sequence that number a row within its commit.
+const SEQUENCE_ROW_BITS: u32 = 40;
+/// The last commit version a sequenced table can take: the sequence is a
+/// non-negative i64, so versions have 63 − 40 = 23 bits.
+pub const MAX_SEQUENCED_VERSION: u64 = (1 << (63 - SEQUENCE_ROW_BITS)) - 1;
+/// The most rows one commit of a sequenced table can hold.
+pub const MAX_SEQUENCED_ROWS: u64 = 1 << SEQUENCE_ROW_BITS;
+
+/// A write whose sequence numbers would overflow (and so invert the order
+/// of writes AS OF breaks ties with) is refused before it is written.
+fn check_sequence_bounds(version: u64, rows_after: u64) -> Result<()> {
+    if version > MAX_SEQUENCED_VERSION {
+        return Err(Error::LimitExceeded {
+            limit: crate::error::Limit::ProgramLimit,
+            message: format!(
+                "this feature group has reached {MAX_SEQUENCED_VERSION} versions, the most a \
+                 group with an event time can have; copy it into a new group \
+                 (CREATE FEATURE GROUP … AS SELECT)"
+            ),
+        });
+    }
+    if rows_after > MAX_SEQUENCED_ROWS {
+        return Err(Error::LimitExceeded {
+            limit: crate::error::Limit::ProgramLimit,
+            message: format!(
+                "one statement can write at most {MAX_SEQUENCED_ROWS} rows into a feature group \
+                 with an event time"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `work` to its end on its own task, whether or not the caller goes
+/// on waiting for it.
+pub async fn finish_detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| Error::Internal(format!("commit task failed: {e}")))
+}
+
 /// An append in progress: Parquet files are written as batches arrive and
 /// committed as one Delta version by [`Append::commit`]. Dropping it without
 /// committing leaves no trace (the files are never referenced).
-pub struct Append<'a> {
-    owner: &'a OfflineTable,
-    table: tokio::sync::MutexGuard<'a, DeltaTable>,
+pub struct Append {
+    owner: Arc<OfflineTable>,
+    table: tokio::sync::OwnedMutexGuard<DeltaTable>,
     writer: RecordBatchWriter,
     rows: u64,
 }
 
-impl Append<'_> {
+impl Append {
     /// Validates and writes a batch whose columns are the table's, in order;
     /// returns it as written (stored types).
     pub async fn write(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
@@ -382,12 +426,20 @@ impl Append<'_> {
     }
 
     /// Commits what was written: `(rows, new Delta version)`, or `None` if
-    /// nothing was written (no version is created then).
-    pub async fn commit(mut self) -> Result<Option<(u64, u64)>> {
+    /// nothing was written (no version is created then). Once started, the
+    /// commit runs to its end even if the caller stops waiting (a cancelled
+    /// or timed-out statement, a client gone): stopped half-way, the table
+    /// would not know the version it just committed.
+    pub async fn commit(self) -> Result<Option<(u64, u64)>> {
+        finish_detached(self.commit_here()).await?
+    }
+
+    async fn commit_here(mut self) -> Result<Option<(u64, u64)>> {
         if self.rows == 0 {
             return Ok(None);
         }
         let table_dir = self.owner.path()?;
+        crate::crash_point!("offline.files_written");
         let version = durable::commit_synced(&mut self.writer, &mut self.table, &table_dir).await?;
         let committed = Arc::new(self.table.clone());
         match self.owner.snapshot.write() {
@@ -395,5 +447,33 @@ impl Append<'_> {
             Err(poisoned) => *poisoned.into_inner() = committed,
         }
         Ok(Some((self.rows, version)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_sequences_stay_ordered_up_to_their_bounds() {
+        let last = (MAX_SEQUENCED_VERSION << SEQUENCE_ROW_BITS) + (MAX_SEQUENCED_ROWS - 1);
+        assert!(
+            i64::try_from(last).is_ok(),
+            "the largest sequence fits an i64"
+        );
+        assert!(check_sequence_bounds(MAX_SEQUENCED_VERSION, MAX_SEQUENCED_ROWS).is_ok());
+        for (version, rows) in [(MAX_SEQUENCED_VERSION + 1, 1), (1, MAX_SEQUENCED_ROWS + 1)] {
+            let refused = check_sequence_bounds(version, rows);
+            assert!(
+                matches!(
+                    refused,
+                    Err(Error::LimitExceeded {
+                        limit: crate::error::Limit::ProgramLimit,
+                        ..
+                    })
+                ),
+                "{version} {rows}: {refused:?}"
+            );
+        }
     }
 }

@@ -192,6 +192,7 @@ impl DataSink for IngestSink {
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
         self.target
+            .clone()
             .ingest(data)
             .await
             .map_err(DataFusionError::from)

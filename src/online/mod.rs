@@ -262,7 +262,10 @@ impl OnlineStore {
                                     .applied
                                     .put(&mut wtxn, &layout.storage_id, &version.to_le_bytes())
                                     .map_err(Error::from)
-                                    .and_then(|()| wtxn.commit().map_err(Error::from)),
+                                    .and_then(|()| {
+                                        crate::crash_point!("online.commit");
+                                        wtxn.commit().map_err(Error::from)
+                                    }),
                             };
                             let _ = reply.send(result);
                             return;

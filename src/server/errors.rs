@@ -30,6 +30,7 @@ pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
 pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
 pub const DIVISION_BY_ZERO: &str = "22012";
 pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
 pub const DATA_EXCEPTION: &str = "22000";
 pub const NOT_NULL_VIOLATION: &str = "23502";
 pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
@@ -157,8 +158,17 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             message,
             line,
             column,
+        }
+        | Error::BadCopyFileFormat {
+            message,
+            line,
+            column,
         } => {
-            let mut i = info(INVALID_TEXT_REPRESENTATION, message);
+            let code = match error {
+                Error::BadCopyFileFormat { .. } => BAD_COPY_FILE_FORMAT,
+                _ => INVALID_TEXT_REPRESENTATION,
+            };
+            let mut i = info(code, message);
             i.where_context = Some(match column {
                 Some(column) => format!("COPY, line {line}, column {column}"),
                 None => format!("COPY, line {line}"),
@@ -177,6 +187,7 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             i.hint = Some("ROLLBACK, or ROLLBACK TO SAVEPOINT, ends the failed part.".into());
             i
         }
+        Error::NumericOutOfRange(_) => info(NUMERIC_VALUE_OUT_OF_RANGE, error.to_string()),
         Error::UnrecognizedParameter(_) => info(UNDEFINED_OBJECT, error.to_string()),
         Error::UndefinedSavepoint(_) => info(INVALID_SAVEPOINT_SPECIFICATION, error.to_string()),
         Error::DataFusion(e) => datafusion_error_info(e, context),

@@ -8,6 +8,7 @@ mod errors;
 pub mod fast_path;
 pub mod front_door;
 pub mod handlers;
+mod sessions;
 mod shutdown;
 mod transactions;
 
@@ -72,12 +73,12 @@ pub async fn run(
                 match limiter.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let handlers = handlers.clone();
+                        let startup_limit = database.config().authentication_timeout;
                         connections.spawn(async move {
                             let _permit = permit;
                             tracing::debug!(%peer, "connection opened");
-                            if let Err(e) = process_socket(socket, None, handlers).await {
-                                tracing::debug!(%peer, error = %e, "connection ended with an error");
-                            }
+                            serve_connection(socket, &handlers, startup_limit).await;
+                            tracing::debug!(%peer, "connection closed");
                         });
                     }
                     Err(_) => {
@@ -105,6 +106,53 @@ pub async fn run(
     while connections.join_next().await.is_some() {}
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Serves one connection: closes it if its start-up takes longer than
+/// `startup_limit`, and stops the statement it runs when its client goes.
+async fn serve_connection(socket: TcpStream, handlers: &FstoreHandlers, startup_limit: Duration) {
+    let control = Arc::new(sessions::SessionControl::default());
+    let watched = socket.into_std().and_then(|std_socket| {
+        let watch = std_socket.try_clone()?;
+        Ok((
+            TcpStream::from_std(std_socket)?,
+            TcpStream::from_std(watch)?,
+        ))
+    });
+    let (socket, watch) = match watched {
+        Ok(sockets) => sockets,
+        Err(e) => {
+            tracing::warn!(error = %e, "connection could not be set up");
+            return;
+        }
+    };
+    let serving = process_socket(socket, None, handlers.for_connection(control.clone()));
+    tokio::pin!(serving);
+    let served = tokio::select! {
+        served = &mut serving => Some(served),
+        _ = tokio::time::sleep(startup_limit) => None,
+        _ = control.started() => None,
+    };
+    let served = match served {
+        Some(served) => served,
+        None if !control.is_started() => {
+            tracing::info!(
+                ?startup_limit,
+                "connection closed: start-up not finished in time"
+            );
+            return;
+        }
+        None => {
+            tokio::select! {
+                served = &mut serving => served,
+                _ = sessions::peer_gone(&watch, &control) => serving.await,
+            }
+        }
+    };
+    if let Err(e) = served {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    handlers.connection_ended(&control);
 }
 
 const SSL_REQUEST_CODE: u32 = 80877103;

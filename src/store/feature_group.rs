@@ -135,6 +135,7 @@ impl FeatureGroup {
         tokio::task::spawn_blocking(move || cleared.drop_group(&storage_id))
             .await
             .map_err(|e| Error::Internal(format!("online rebuild task failed: {e}")))??;
+        crate::crash_point!("rebuild_online.cleared");
         match self.catch_up().await {
             Ok(rows) => {
                 store.mark_available(&self.def.storage_id);
@@ -173,6 +174,7 @@ impl FeatureGroup {
                     writer.apply(self.offline.conform(batch)?).await?;
                 }
             }
+            crate::crash_point!("online.catch_up");
         }
         writer.commit(latest).await?;
         tracing::info!(
@@ -217,7 +219,7 @@ impl Ingest for FeatureGroup {
         self.offline.schema()
     }
 
-    async fn ingest(&self, mut input: SendableRecordBatchStream) -> Result<u64> {
+    async fn ingest(self: Arc<Self>, mut input: SendableRecordBatchStream) -> Result<u64> {
         if let Some(store) = &self.online {
             store.check_available(&self.def.storage_id)?;
         }
@@ -245,21 +247,30 @@ impl Ingest for FeatureGroup {
             writer.check().await?;
             store.reserve(online_bytes)?;
         }
-        // Dropping the writer without a commit aborts its transaction.
-        let Some((rows, version)) = append.commit().await? else {
-            return Ok(0);
-        };
-        if let Some(writer) = writer
-            && let Err(e) = writer.commit(version).await
-        {
-            tracing::error!(
-                feature_group = %self.qualified_name(),
-                offline_version = version,
-                error = %e,
-                "online commit failed after the offline commit; aborting so that recovery replays it"
-            );
-            std::process::abort();
-        }
-        Ok(rows)
+        // Dropping the writer without a commit aborts its transaction. Once
+        // the offline commit starts, both commits run to their end even if
+        // this statement is cancelled or its client goes: an offline
+        // version without its online commit would leave online behind
+        // offline until the next start-up.
+        let name = self.qualified_name();
+        crate::offline::finish_detached(async move {
+            let Some((rows, version)) = append.commit().await? else {
+                return Ok(0);
+            };
+            crate::crash_point!("offline.committed");
+            if let Some(writer) = writer
+                && let Err(e) = writer.commit(version).await
+            {
+                tracing::error!(
+                    feature_group = %name,
+                    offline_version = version,
+                    error = %e,
+                    "online commit failed after the offline commit; aborting so that recovery replays it"
+                );
+                std::process::abort();
+            }
+            Ok(rows)
+        })
+        .await?
     }
 }

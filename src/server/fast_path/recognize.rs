@@ -123,6 +123,23 @@ fn array_type_of(data_type: &DataType) -> Option<Type> {
     .ok()
 }
 
+/// A cast of an integer literal fails as in PostgreSQL when the value is
+/// outside the type (`100000::int2` is 22003, not a key that matches
+/// nothing).
+fn check_int_range(n: i128, cast: &Type) -> Result<(), Error> {
+    let (range, name) = match *cast {
+        Type::INT2 => (i16::MIN as i128..=i16::MAX as i128, "smallint"),
+        Type::INT4 => (i32::MIN as i128..=i32::MAX as i128, "integer"),
+        Type::INT8 => (i64::MIN as i128..=i64::MAX as i128, "bigint"),
+        _ => return Ok(()),
+    };
+    if range.contains(&n) {
+        Ok(())
+    } else {
+        Err(Error::NumericOutOfRange(format!("{name} out of range")))
+    }
+}
+
 /// The Postgres type a cast in the statement names, for the types keys
 /// can have.
 fn cast_type(data_type: &datafusion::sql::sqlparser::ast::DataType) -> Option<Type> {
@@ -316,6 +333,9 @@ impl Recognizer<'_> {
                     Value::SingleQuotedString(s) => Some(params::parse_text(s, kind, &type_name)?),
                     _ => return Ok(None),
                 };
+                if let (Some(KeyValue::Int(n)), Some(cast)) = (&literal, &cast) {
+                    check_int_range(*n, cast)?;
+                }
                 Ok(Some(ValueSource::Literal(literal)))
             }
             Expr::UnaryOp {

@@ -4,6 +4,7 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
@@ -15,9 +16,13 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 
+use tokio_util::sync::{CancellationToken, DropGuard};
+
 use crate::copy_in::{CopyFormat, CopyIn};
 
 use super::service::FstoreService;
+use super::timeout::statement_cancelled;
+use crate::server::sessions;
 
 use crate::error::Error;
 use crate::server::errors::{copy_failed, to_pgwire};
@@ -56,9 +61,35 @@ impl FstoreService {
         let column_count = indices.len();
         let copy = crate::copy_in::start(target, indices, format);
         let slot = copy_slot(client);
-        if let Some(previous) = slot.0.lock().await.replace(copy) {
-            previous.abort().await;
+        let cancel = sessions::start_statement(client);
+        let watch_ends = CancellationToken::new();
+        let id = slot.next_id.fetch_add(1, Ordering::Relaxed);
+        let active = Active {
+            id,
+            copy,
+            _watch: watch_ends.clone().drop_guard(),
+        };
+        if let Some(previous) = slot.active.lock().await.replace(active) {
+            previous.copy.abort().await;
         }
+        // A cancel stops the COPY at once, idle or not: its rows are
+        // dropped and what it holds (the table's writer, the online
+        // transaction) is released; the client hears 57014 at its next
+        // message.
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = watch_ends.cancelled() => {}
+                _ = cancel.cancelled() => {
+                    let mut active = slot.active.lock().await;
+                    if active.as_ref().is_some_and(|a| a.id == id)
+                        && let Some(cancelled) = active.take()
+                    {
+                        slot.cancelled.store(true, Ordering::Release);
+                        cancelled.copy.abort().await;
+                    }
+                }
+            }
+        });
         Ok(Response::CopyIn(CopyResponse::new(
             wire_format,
             column_count,
@@ -70,7 +101,30 @@ impl FstoreService {
 /// The COPY in progress on a connection, between CopyInResponse and
 /// CopyDone/CopyFail.
 #[derive(Default)]
-struct CopySlot(tokio::sync::Mutex<Option<CopyIn>>);
+struct CopySlot {
+    active: tokio::sync::Mutex<Option<Active>>,
+    /// The COPY was cancelled; its client has not heard it yet.
+    cancelled: AtomicBool,
+    next_id: AtomicU64,
+}
+
+struct Active {
+    id: u64,
+    copy: CopyIn,
+    /// Ends the task that watches for a cancel when the COPY ends.
+    _watch: DropGuard,
+}
+
+impl CopySlot {
+    /// The error a COPY cancelled since the client last heard from it
+    /// gets, once.
+    fn take_cancelled(&self) -> PgWireResult<()> {
+        if self.cancelled.swap(false, Ordering::AcqRel) {
+            return Err(statement_cancelled());
+        }
+        Ok(())
+    }
+}
 
 fn copy_slot<C: ClientInfo + ?Sized>(client: &C) -> Arc<CopySlot> {
     client
@@ -89,10 +143,10 @@ impl CopyHandler for FstoreCopyHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let slot = copy_slot(client);
-        if let Some(copy) = slot.0.lock().await.as_ref() {
-            copy.data(copy_data.data).await;
+        if let Some(active) = slot.active.lock().await.as_ref() {
+            active.copy.data(copy_data.data).await;
         }
-        Ok(())
+        slot.take_cancelled()
     }
 
     async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
@@ -102,7 +156,8 @@ impl CopyHandler for FstoreCopyHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let slot = copy_slot(client);
-        let Some(copy) = slot.0.lock().await.take() else {
+        slot.take_cancelled()?;
+        let Some(Active { copy, .. }) = slot.active.lock().await.take() else {
             return Err(to_pgwire(
                 Error::Internal("CopyDone without a COPY in progress".into()),
                 None,
@@ -123,9 +178,10 @@ impl CopyHandler for FstoreCopyHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let slot = copy_slot(client);
-        if let Some(copy) = slot.0.lock().await.take() {
-            copy.abort().await;
+        if let Some(active) = slot.active.lock().await.take() {
+            active.copy.abort().await;
         }
+        slot.cancelled.store(false, Ordering::Release);
         copy_failed(&fail.message)
     }
 }

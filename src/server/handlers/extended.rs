@@ -12,7 +12,7 @@ use pgwire::api::results::Response;
 use pgwire::api::results::Tag;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 
 use crate::metrics::QueryKind;
@@ -30,9 +30,10 @@ use super::routing::route;
 use super::service::FstoreService;
 use super::timeout;
 use crate::server::fast_path;
+use crate::server::sessions;
 
 use crate::error::Error;
-use crate::server::errors::{QueryContext, protocol_violation, to_pgwire};
+use crate::server::errors::{INVALID_PARAMETER_VALUE, QueryContext, protocol_violation, to_pgwire};
 use crate::server::transactions;
 use crate::sql::split_statements;
 use pgwire::messages::response::TransactionStatus;
@@ -62,8 +63,19 @@ impl ExtendedQueryHandler for FstoreService {
     {
         let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
         let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        check_bind_formats(&message)?;
         match client.portal_store().get_statement(statement_name) {
             Some(Entry::Value(statement)) => {
+                if let (_, Some((_, plan))) = &statement.statement
+                    && let Ok(types) = plan.get_parameter_types()
+                    && types.len() != message.parameters.len()
+                {
+                    return Err(protocol_violation(format!(
+                        "bind message supplies {} parameters, but prepared statement \"{statement_name}\" requires {}",
+                        message.parameters.len(),
+                        types.len()
+                    )));
+                }
                 let portal = Portal::try_new(&message, statement)?;
                 client.portal_store().put_portal(Arc::new(portal));
             }
@@ -200,10 +212,12 @@ impl ExtendedQueryHandler for FstoreService {
         if planned.is_some() || sql.trim().is_empty() {
             let started = std::time::Instant::now();
             let deadline = timeout::deadline(client);
-            let outcome =
-                ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows)
-                    .await
-                    .map(|response| timeout::with_deadline(response, deadline));
+            let cancel = sessions::start_statement(client);
+            let answer =
+                ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows);
+            let outcome = timeout::cancellable(answer, &cancel)
+                .await
+                .map(|response| timeout::with_limits(response, deadline, &cancel));
             self.database.metrics().record(
                 QueryKind::Query,
                 started.elapsed(),
@@ -242,4 +256,29 @@ impl ExtendedQueryHandler for FstoreService {
         );
         outcome.map_err(|e| to_pgwire(e, Some(&context)))
     }
+}
+
+/// The format codes of a Bind, checked as PostgreSQL checks them: each is
+/// text (0) or binary (1), and there are none, one for all, or one per
+/// parameter.
+fn check_bind_formats(message: &Bind) -> PgWireResult<()> {
+    let codes = message
+        .parameter_format_codes
+        .iter()
+        .chain(&message.result_column_format_codes);
+    if let Some(code) = codes.into_iter().find(|code| !matches!(code, 0 | 1)) {
+        return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".into(),
+            INVALID_PARAMETER_VALUE.into(),
+            format!("unsupported format code: {code}"),
+        ))));
+    }
+    let formats = message.parameter_format_codes.len();
+    if formats > 1 && formats != message.parameters.len() {
+        return Err(protocol_violation(format!(
+            "bind message has {formats} parameter formats but {} parameters",
+            message.parameters.len()
+        )));
+    }
+    Ok(())
 }

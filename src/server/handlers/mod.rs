@@ -18,6 +18,7 @@ mod parse;
 mod planned;
 mod routing;
 mod service;
+mod session_options;
 mod simple;
 mod timeout;
 mod wiring;

@@ -63,7 +63,7 @@ impl QueryParser for FstoreParser {
                 };
                 match route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))? {
                     Route::HandOn(HandOn::Tree(tree)) => {
-                        let (tree, plan) = self.planner.plan(*tree).await.map_err(|e| {
+                        let (tree, plan) = self.planner.plan(client, *tree).await.map_err(|e| {
                             in_context(PgWireError::ApiError(Box::new(e)), &context)
                         })?;
                         Ok(Some((sql.to_string(), Some((tree, plan)))))
@@ -78,9 +78,10 @@ impl QueryParser for FstoreParser {
                         .parse_sql(client, sql, types)
                         .await
                         .map_err(|e| prefer_positioned(in_context(e, &context), syntax)),
-                    Route::Fstore(_) | Route::Ddl(_) | Route::Transaction(_) => {
-                        Ok(Some((sql.to_string(), None)))
-                    }
+                    Route::Fstore(_)
+                    | Route::Ddl(_)
+                    | Route::Transaction(_)
+                    | Route::SessionOption(_) => Ok(Some((sql.to_string(), None))),
                 }
             }
             [_, second, ..] => Err(to_pgwire(

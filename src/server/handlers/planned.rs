@@ -9,8 +9,9 @@
 use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
@@ -21,6 +22,7 @@ use pgwire::api::results::Response;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::types::format::FormatOptions;
 
+use super::session_options::session_state;
 use super::timeout::{statement_timed_out, statement_timeout};
 
 pub(crate) struct TreePlanner {
@@ -38,20 +40,15 @@ impl TreePlanner {
 
     /// The tree as the compatibility parser would have left it, and its
     /// logical plan.
-    pub(crate) async fn plan(
+    pub(crate) async fn plan<C: ClientInfo + ?Sized>(
         &self,
+        client: &C,
         tree: SqlStatement,
     ) -> Result<(SqlStatement, LogicalPlan), DataFusionError> {
         let tree = self.compatibility.rewrite(tree);
-        let plan = self.plan_rewritten(tree.clone()).await?;
+        let state = session_state(client, &self.session);
+        let plan = plan_rewritten(&state, tree.clone()).await?;
         Ok((tree, plan))
-    }
-
-    async fn plan_rewritten(&self, tree: SqlStatement) -> Result<LogicalPlan, DataFusionError> {
-        self.session
-            .state()
-            .statement_to_plan(DfStatement::Statement(Box::new(tree)))
-            .await
     }
 
     /// Plans and runs a query of the simple protocol, answered in text, as
@@ -64,9 +61,10 @@ impl TreePlanner {
     ) -> PgWireResult<Response> {
         let api_error = |e: DataFusionError| PgWireError::ApiError(Box::new(e));
         let tree = self.compatibility.rewrite(tree);
+        let state = session_state(client, &self.session);
         let running = async {
-            let plan = self.plan_rewritten(tree).await?;
-            self.session.execute_logical_plan(plan).await
+            let plan = plan_rewritten(&state, tree).await?;
+            Ok::<_, DataFusionError>(DataFrame::new(state.clone(), plan))
         };
         let frame = match statement_timeout(client) {
             Some(limit) => tokio::time::timeout(limit, running)
@@ -79,4 +77,13 @@ impl TreePlanner {
         let response = encode_dataframe(frame, &Format::UnifiedText, Some(options)).await?;
         Ok(Response::Query(response))
     }
+}
+
+async fn plan_rewritten(
+    state: &SessionState,
+    tree: SqlStatement,
+) -> Result<LogicalPlan, DataFusionError> {
+    state
+        .statement_to_plan(DfStatement::Statement(Box::new(tree)))
+        .await
 }

@@ -5,6 +5,7 @@
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
+use super::session_options::{self, OptionStatement};
 use crate::database::{Database, StatementClass, classify};
 use crate::error::Error;
 use crate::server::transactions;
@@ -17,6 +18,8 @@ pub(crate) enum Route {
     Fstore(Box<FsStatement>),
     /// Persistent DDL, run by the database.
     Ddl(Box<DfStatement>),
+    /// `SET`/`RESET`/`SHOW` of a DataFusion option, for the session.
+    SessionOption(OptionStatement),
     /// Handed on to datafusion-postgres.
     HandOn(HandOn),
 }
@@ -105,6 +108,11 @@ fn route_sql(
     changed: bool,
     as_tree: bool,
 ) -> Result<Route, Error> {
+    if let DfStatement::Statement(tree) = s.as_ref()
+        && let Some(option) = session_options::recognize(tree)
+    {
+        return Ok(Route::SessionOption(option));
+    }
     match classify(&s, database.config().allow_file_access) {
         StatementClass::Ddl => Ok(Route::Ddl(s)),
         StatementClass::HandOn => Ok(Route::HandOn(match *s {

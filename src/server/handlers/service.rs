@@ -22,6 +22,7 @@ use super::notices::{Severity, send_message, send_notice};
 use super::parse::FstoreParser;
 use super::planned::TreePlanner;
 use super::routing::Route;
+use super::session_options;
 use crate::server::fast_path;
 
 use crate::database::Database;
@@ -95,11 +96,36 @@ impl FstoreService {
                 }
                 Ok(Response::Execution(outcome.tag))
             }
+            Route::SessionOption(option) => {
+                let session = self.database.session_context();
+                match session_options::apply(client, &session, &option)? {
+                    None => Ok(Response::Execution(pgwire::api::results::Tag::new("SET"))),
+                    Some((name, value)) => Ok(Response::Query(show_response(&name, value))),
+                }
+            }
             Route::HandOn(_) => Err(Error::Internal(
                 "a statement to hand on reached fstore's executor".into(),
             )),
         }
     }
+}
+
+/// A SHOW's answer: one text column named after the parameter, as in
+/// PostgreSQL.
+fn show_response(name: &str, value: String) -> QueryResponse {
+    use pgwire::api::results::{DataRowEncoder, FieldFormat};
+    let fields = Arc::new(vec![FieldInfo::new(
+        name.to_string(),
+        None,
+        None,
+        pgwire::api::Type::TEXT,
+        FieldFormat::Text,
+    )]);
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    let row = encoder
+        .encode_field(&Some(value))
+        .map(|()| encoder.take_row());
+    QueryResponse::new(fields, futures::stream::iter([row]))
 }
 
 impl FstoreService {

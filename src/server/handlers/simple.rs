@@ -22,6 +22,7 @@ use super::routing::{HandOn, Route, route};
 use super::service::FstoreService;
 use super::timeout;
 use crate::server::fast_path;
+use crate::server::sessions;
 
 use crate::server::errors::{QueryContext, in_context, prefer_positioned, to_pgwire};
 use crate::server::transactions;
@@ -70,6 +71,7 @@ impl SimpleQueryHandler for FstoreService {
         }
         let mut responses = Vec::with_capacity(statements.len());
         let last = statements.len() - 1;
+        let mut committed_writes = 0;
         for (index, statement) in statements.iter().enumerate() {
             let context = QueryContext {
                 query: statement.text,
@@ -77,6 +79,7 @@ impl SimpleQueryHandler for FstoreService {
             };
             let started = std::time::Instant::now();
             let deadline = timeout::deadline(client);
+            let cancel = sessions::start_statement(client);
             let mut kind = QueryKind::Statement;
             let outcome = async {
                 let routed =
@@ -89,13 +92,16 @@ impl SimpleQueryHandler for FstoreService {
                         kind = QueryKind::Query;
                         let (text, syntax): (Cow<str>, _) = match hand_on {
                             HandOn::Tree(tree) => {
-                                let response = self.planner.run_simple(client, *tree).await;
+                                let response = self.planner.run_simple(client, *tree);
+                                let response = timeout::cancellable(response, &cancel).await;
                                 return Ok(vec![response.map_err(|e| in_context(e, &context))?]);
                             }
                             HandOn::Text(text) => (text.into(), None),
                             HandOn::AsWritten { syntax } => (statement.text.into(), syntax),
                         };
-                        SimpleQueryHandler::do_query(self.inner.as_ref(), client, &text)
+                        let answer =
+                            SimpleQueryHandler::do_query(self.inner.as_ref(), client, &text);
+                        timeout::cancellable(answer, &cancel)
                             .await
                             .map_err(|e| prefer_positioned(in_context(e, &context), syntax))
                     }
@@ -113,7 +119,7 @@ impl SimpleQueryHandler for FstoreService {
             let outcome = outcome.map(|responses| {
                 responses
                     .into_iter()
-                    .map(|response| timeout::with_deadline(response, deadline))
+                    .map(|response| timeout::with_limits(response, deadline, &cancel))
                     .collect::<Vec<_>>()
             });
             let outcome = match outcome {
@@ -125,10 +131,34 @@ impl SimpleQueryHandler for FstoreService {
                 .record(kind, started.elapsed(), 0, outcome.is_err());
             if outcome.is_ok() && transactions::writes_data(&statement.tokens) {
                 transactions::note_write(client);
+                committed_writes += 1;
             }
-            responses.extend(outcome?);
+            responses.extend(outcome.map_err(|e| after_committed_writes(e, committed_writes))?);
         }
         Ok(responses)
+    }
+}
+
+/// An error that stopped a query string, telling the client which of the
+/// statements before it stay done. PostgreSQL runs a query string as one
+/// implicit transaction; fstore commits each statement when it completes
+/// (each is all or nothing, SPEC §3), and a write committed to one Delta
+/// table cannot be undone together with another's, so the string stops
+/// here and says what was kept rather than keeping it silently.
+fn after_committed_writes(error: PgWireError, committed_writes: usize) -> PgWireError {
+    match error {
+        PgWireError::UserError(mut info) if committed_writes > 0 => {
+            let kept = format!(
+                "{committed_writes} statement(s) before it in this query string wrote data and \
+                 stay committed: fstore commits each statement when it completes"
+            );
+            info.detail = Some(match info.detail.take() {
+                Some(detail) => format!("{detail}\n{kept}"),
+                None => kept,
+            });
+            PgWireError::UserError(info)
+        }
+        other => other,
     }
 }
 

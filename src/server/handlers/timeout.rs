@@ -1,7 +1,8 @@
-//! `statement_timeout`: a statement running longer is cancelled with
-//! 57014, as in PostgreSQL. datafusion-postgres applies the timeout to
-//! planning only; a query's rows are computed while they are sent, so the
-//! deadline is also put on its row stream.
+//! What stops a running query with 57014, as in PostgreSQL: its
+//! `statement_timeout`, or its session's cancel (a CancelRequest, the client
+//! gone). datafusion-postgres applies the timeout to planning only; a
+//! query's rows are computed while they are sent, so both are also put on
+//! its row stream.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use pgwire::api::ClientInfo;
 use pgwire::api::results::{QueryResponse, Response};
 use pgwire::error::{ErrorInfo, PgWireError};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::server::errors::QUERY_CANCELED;
 
@@ -35,27 +37,50 @@ pub(crate) fn statement_timed_out() -> PgWireError {
     )))
 }
 
-/// `response` with its rows cut off by an error at `deadline`.
-pub(crate) fn with_deadline(response: Response, deadline: Option<Instant>) -> Response {
-    match (response, deadline) {
-        (Response::Query(query), Some(deadline)) => Response::Query(limit_rows(query, deadline)),
-        (other, _) => other,
+pub(crate) fn statement_cancelled() -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        QUERY_CANCELED.into(),
+        "canceling statement due to user request".into(),
+    )))
+}
+
+/// `response` with its rows cut off by an error at `deadline` or when
+/// `cancel` fires.
+pub(crate) fn with_limits(
+    response: Response,
+    deadline: Option<Instant>,
+    cancel: &CancellationToken,
+) -> Response {
+    match response {
+        Response::Query(query) => Response::Query(limit_rows(query, deadline, cancel.clone())),
+        other => other,
     }
 }
 
-fn limit_rows(query: QueryResponse, deadline: Instant) -> QueryResponse {
+fn limit_rows(
+    query: QueryResponse,
+    deadline: Option<Instant>,
+    cancel: CancellationToken,
+) -> QueryResponse {
     let command_tag = query.command_tag.clone();
-    let timer = Box::pin(tokio::time::sleep_until(deadline));
+    let timer = Box::pin(async move {
+        match deadline {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    });
     let rows = futures::stream::unfold(
-        (query.data_rows, timer, false),
-        |(mut rows, mut timer, timed_out)| async move {
-            if timed_out {
+        (query.data_rows, timer, cancel, false),
+        |(mut rows, mut timer, cancel, stopped)| async move {
+            if stopped {
                 return None;
             }
             tokio::select! {
                 biased;
-                row = rows.next() => row.map(|row| (row, (rows, timer, false))),
-                _ = &mut timer => Some((Err(statement_timed_out()), (rows, timer, true))),
+                _ = cancel.cancelled() => Some((Err(statement_cancelled()), (rows, timer, cancel, true))),
+                row = rows.next() => row.map(|row| (row, (rows, timer, cancel, false))),
+                _ = &mut timer => Some((Err(statement_timed_out()), (rows, timer, cancel, true))),
             }
         },
     );
@@ -67,4 +92,18 @@ fn limit_rows(query: QueryResponse, deadline: Instant) -> QueryResponse {
 /// When a statement that starts now must end, for `client`'s session.
 pub(crate) fn deadline<C: ClientInfo + ?Sized>(client: &C) -> Option<Instant> {
     statement_timeout(client).map(|limit| Instant::now() + limit)
+}
+
+/// `work`, or 57014 as soon as `cancel` fires (`work` is dropped then:
+/// only for work whose commits finish on their own, see
+/// `offline::finish_detached`).
+pub(crate) async fn cancellable<T>(
+    work: impl std::future::Future<Output = Result<T, PgWireError>>,
+    cancel: &CancellationToken,
+) -> Result<T, PgWireError> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(statement_cancelled()),
+        done = work => done,
+    }
 }

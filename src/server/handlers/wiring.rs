@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion_postgres::DfSessionService;
+use futures::Sink;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::auth::noop::NoopStartupHandler;
-use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::{ConnectionManager, PgWireServerHandlers};
+use pgwire::api::{ClientInfo, PgWireServerHandlers};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::copy::FstoreCopyHandler;
 use super::parse::FstoreParser;
@@ -18,14 +21,15 @@ use super::planned::TreePlanner;
 
 use crate::database::Database;
 use crate::server::errors::FstoreErrorHandler;
+use crate::server::sessions::{FstoreCancel, SessionControl, Sessions};
 use crate::server::shutdown::InFlight;
 
 use super::service::FstoreService;
 
 pub struct FstoreHandlers {
     service: Arc<FstoreService>,
-    startup: Arc<FstoreStartup>,
-    cancel: Arc<DefaultCancelHandler>,
+    sessions: Arc<Sessions>,
+    cancel: Arc<FstoreCancel>,
 }
 
 impl FstoreHandlers {
@@ -37,7 +41,7 @@ impl FstoreHandlers {
             inner: ExtendedQueryHandler::query_parser(inner.as_ref()),
             planner: planner.clone(),
         });
-        let connections = Arc::new(ConnectionManager::new());
+        let sessions = Arc::new(Sessions::default());
         FstoreHandlers {
             service: Arc::new(FstoreService {
                 database,
@@ -47,15 +51,39 @@ impl FstoreHandlers {
                 in_flight,
                 simple_lookups: Default::default(),
             }),
-            startup: Arc::new(FstoreStartup {
-                connections: connections.clone(),
+            cancel: Arc::new(FstoreCancel {
+                sessions: sessions.clone(),
             }),
-            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+            sessions,
         }
+    }
+
+    /// The handlers of one connection, whose session `control` is.
+    pub fn for_connection(&self, control: Arc<SessionControl>) -> ConnectionHandlers {
+        ConnectionHandlers {
+            service: self.service.clone(),
+            startup: Arc::new(FstoreStartup {
+                sessions: self.sessions.clone(),
+                control,
+            }),
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    /// Forgets a connection that ended.
+    pub fn connection_ended(&self, control: &SessionControl) {
+        self.sessions.ended(control);
     }
 }
 
-impl PgWireServerHandlers for FstoreHandlers {
+/// The handler set pgwire serves one connection with.
+pub struct ConnectionHandlers {
+    service: Arc<FstoreService>,
+    startup: Arc<FstoreStartup>,
+    cancel: Arc<FstoreCancel>,
+}
+
+impl PgWireServerHandlers for ConnectionHandlers {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
         self.service.clone()
     }
@@ -82,13 +110,26 @@ impl PgWireServerHandlers for FstoreHandlers {
 }
 
 /// Any user name is accepted until authentication is configured (SPEC §7).
+/// pgwire's connection manager is not used: its cancel drops the answer
+/// being computed wherever it is (see `sessions`).
 pub struct FstoreStartup {
-    connections: Arc<ConnectionManager>,
+    sessions: Arc<Sessions>,
+    control: Arc<SessionControl>,
 }
 
 #[async_trait]
 impl NoopStartupHandler for FstoreStartup {
-    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
-        Some(self.connections.clone())
+    async fn post_startup<C>(
+        &self,
+        client: &mut C,
+        _message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.sessions.started(client, &self.control);
+        Ok(())
     }
 }
