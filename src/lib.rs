@@ -10,7 +10,7 @@
 //!
 //! | floor | modules | what lives there |
 //! | --- | --- | --- |
-//! | 0 | `config`, `error`, `metrics`, `names`, `pg_types` | shared vocabulary: settings, the error type, counters, names and reserved schemas, Arrow ↔ Postgres type names |
+//! | 0 | `config`, `crash_point`, `error`, `metrics`, `names`, `pg_types` | shared vocabulary: settings, test-only crash points, the error type, counters, names and reserved schemas, Arrow ↔ Postgres type names |
 //! | 1 | `sql`, `catalog`, `exec` | fstore's dialect (text → AST, AST rewrites; no I/O); the durable LMDB catalog and object definitions; physical operators |
 //! | 2 | `offline`, `online` | Delta tables, their providers and the ingest sink; LMDB rows (key and row formats, store, sources, providers) |
 //! | 3 | `store`, `planner`, `copy_in` | a feature group's dual write and catch-up; AS OF planning and optimizer rules; COPY formats into batches |

@@ -116,7 +116,11 @@ fn recorded() -> Vec<Vec<u8>> {
         query("SELECT 1; SELECT v FROM g WHERE k = 1"),
         query("SELECT * FROM online.g WHERE k = 1"),
         extended("SELECT * FROM online.g WHERE k = $1", &[b"1"], false),
-        extended("SELECT * FROM online.g WHERE k = $1", &[&1i64.to_be_bytes()], true),
+        extended(
+            "SELECT * FROM online.g WHERE k = $1",
+            &[&1i64.to_be_bytes()],
+            true,
+        ),
         extended("SELECT k, v FROM g WHERE k > $1 ORDER BY k", &[b"0"], false),
         extended("SELECT $1::text || 'x'", &[b"abc"], false),
         copy_text(),

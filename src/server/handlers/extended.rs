@@ -67,13 +67,12 @@ impl ExtendedQueryHandler for FstoreService {
         match client.portal_store().get_statement(statement_name) {
             Some(Entry::Value(statement)) => {
                 if let (_, Some((_, plan))) = &statement.statement
-                    && let Ok(types) = plan.get_parameter_types()
-                    && types.len() != message.parameters.len()
+                    && let Some(expected) = parameters_of(plan)
+                    && expected != message.parameters.len()
                 {
                     return Err(protocol_violation(format!(
-                        "bind message supplies {} parameters, but prepared statement \"{statement_name}\" requires {}",
+                        "bind message supplies {} parameters, but prepared statement \"{statement_name}\" requires {expected}",
                         message.parameters.len(),
-                        types.len()
                     )));
                 }
                 let portal = Portal::try_new(&message, statement)?;
@@ -256,6 +255,22 @@ impl ExtendedQueryHandler for FstoreService {
         );
         outcome.map_err(|e| to_pgwire(e, Some(&context)))
     }
+}
+
+/// How many parameters a planned statement takes: its highest `$n` (as
+/// PostgreSQL counts them), or a lookup's own count.
+fn parameters_of(plan: &datafusion::logical_expr::LogicalPlan) -> Option<usize> {
+    if let Some(lookup) = fast_path::as_lookup(plan) {
+        return Some(lookup.parameter_types().len());
+    }
+    let placeholders = plan.get_parameter_types().ok()?;
+    Some(
+        placeholders
+            .keys()
+            .filter_map(|name| name.strip_prefix('$')?.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0),
+    )
 }
 
 /// The format codes of a Bind, checked as PostgreSQL checks them: each is
