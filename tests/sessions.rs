@@ -387,3 +387,33 @@ async fn read_until_ready(socket: &mut tokio::net::TcpStream) -> Vec<String> {
         }
     }
 }
+
+/// A message whose contents lie about their lengths (a Bind parameter of
+/// 100 bytes with 2 behind it) made pgwire's decoder panic, which printed a
+/// backtrace and dropped the connection without a word: the client now
+/// hears a FATAL 08P01, and the server serves the next connection.
+#[tokio::test]
+async fn a_malformed_message_is_a_protocol_error() {
+    let server = TestServer::start().await;
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    startup(&mut socket).await;
+    let mut body = vec![0u8, 0u8];
+    body.extend(0i16.to_be_bytes());
+    body.extend(1i16.to_be_bytes());
+    body.extend(100i32.to_be_bytes());
+    body.extend(b"12");
+    body.extend(0i16.to_be_bytes());
+    let mut messages = parse_message("SELECT $1::bigint");
+    messages.extend(message(b'B', &body));
+    messages.extend(b"S\0\0\0\x04");
+    socket.write_all(&messages).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(HANG, socket.read_to_end(&mut answer))
+        .await
+        .expect("the connection was kept open")
+        .unwrap();
+    let fatal = answer.windows(6).any(|w| w == b"C08P01");
+    assert!(fatal, "no 08P01 in {:?}", String::from_utf8_lossy(&answer));
+    let client = server.connect().await;
+    assert_eq!(count(&client, "SELECT 1::bigint").await, 1);
+}

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use pgwire::tokio::process_socket;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -51,6 +52,7 @@ pub async fn run(
     database: Arc<Database>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    report_panics();
     let in_flight = InFlight::default();
     let handlers = Arc::new(FstoreHandlers::new(database.clone(), in_flight.clone()));
     let max_connections = database.config().max_connections;
@@ -126,7 +128,16 @@ async fn serve_connection(socket: TcpStream, handlers: &FstoreHandlers, startup_
             return;
         }
     };
-    let serving = process_socket(socket, None, handlers.for_connection(control.clone()));
+    let serving = std::panic::AssertUnwindSafe(process_socket(
+        socket,
+        None,
+        handlers.for_connection(control.clone()),
+    ))
+    .catch_unwind()
+    .map(|outcome| match outcome {
+        Ok(served) => served,
+        Err(_) => Err(std::io::Error::other(PANICKED)),
+    });
     tokio::pin!(serving);
     let served = tokio::select! {
         served = &mut serving => Some(served),
@@ -149,10 +160,68 @@ async fn serve_connection(socket: TcpStream, handlers: &FstoreHandlers, startup_
             }
         }
     };
-    if let Err(e) = served {
-        tracing::debug!(error = %e, "connection ended with an error");
+    match served {
+        // The panic was reported by the hook (`report_panics`); the client
+        // hears a protocol error, as from PostgreSQL for a malformed message.
+        Err(e) if e.to_string() == PANICKED => {
+            let mut watch = watch;
+            let message = fatal_message(errors::PROTOCOL_VIOLATION, "invalid message format");
+            let _ = tokio::time::timeout(Duration::from_secs(1), watch.write_all(&message)).await;
+        }
+        Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
+        Ok(()) => {}
     }
     handlers.connection_ended(&control);
+}
+
+const PANICKED: &str = "the connection's handler panicked";
+
+/// Panics while decoding a client's messages (pgwire and bytes index into
+/// what the client sent) are the client's fault: one warning line, no
+/// backtrace, and the connection closes with 08P01. Any other panic is a
+/// bug of ours and keeps the default report.
+fn report_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let location = info.location();
+            let in_decoder = location.is_some_and(|l| {
+                let file = l.file();
+                file.contains("/pgwire-") || file.contains("/bytes-")
+            });
+            if in_decoder {
+                let message = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::warn!(
+                    %message,
+                    location = %location.map(|l| l.to_string()).unwrap_or_default(),
+                    "connection closed: a client message could not be decoded"
+                );
+            } else {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A FATAL ErrorResponse.
+fn fatal_message(code: &str, text: &str) -> Vec<u8> {
+    let mut fields = Vec::new();
+    for (tag, value) in [(b'S', "FATAL"), (b'V', "FATAL"), (b'C', code), (b'M', text)] {
+        fields.push(tag);
+        fields.extend_from_slice(value.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut message = vec![b'E'];
+    message.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
+    message.extend_from_slice(&fields);
+    message
 }
 
 const SSL_REQUEST_CODE: u32 = 80877103;
@@ -176,21 +245,10 @@ async fn refuse_connection(mut socket: TcpStream) {
             }
             break;
         }
-        let mut fields = Vec::new();
-        for (tag, value) in [
-            (b'S', "FATAL"),
-            (b'V', "FATAL"),
-            (b'C', errors::TOO_MANY_CONNECTIONS),
-            (b'M', "sorry, too many clients already"),
-        ] {
-            fields.push(tag);
-            fields.extend_from_slice(value.as_bytes());
-            fields.push(0);
-        }
-        fields.push(0);
-        let mut message = vec![b'E'];
-        message.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
-        message.extend_from_slice(&fields);
+        let message = fatal_message(
+            errors::TOO_MANY_CONNECTIONS,
+            "sorry, too many clients already",
+        );
         socket.write_all(&message).await?;
         socket.shutdown().await
     };
