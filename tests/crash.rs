@@ -157,6 +157,56 @@ fn latest_per_key(rows: &[Row]) -> Vec<Row> {
     latest.into_values().collect()
 }
 
+/// One client writing batches into its own keys: its batches commit in
+/// the order it sends them, so its `seq` order is the store's write order.
+struct Writer {
+    rng: Rng,
+    keys: std::ops::Range<i64>,
+    next_seq: i64,
+    acknowledged: Vec<Row>,
+    in_flight: Option<Vec<Row>>,
+    batches: usize,
+}
+
+impl Writer {
+    /// Writes until the server dies under it.
+    async fn write_until_killed(mut self, client: tokio_postgres::Client) -> Self {
+        loop {
+            let rows: Vec<Row> = (0..1 + self.rng.below(20))
+                .map(|_| {
+                    self.next_seq += 1;
+                    Row {
+                        key: self.keys.start
+                            + self.rng.below((self.keys.end - self.keys.start) as u64) as i64,
+                        day: self.rng.below(5) as i64,
+                        seq: self.next_seq,
+                    }
+                })
+                .collect();
+            self.in_flight = Some(rows.clone());
+            let use_copy = self.rng.below(2) == 0;
+            match write_batch(&client, &rows, use_copy).await {
+                Ok(()) => {
+                    self.batches += 1;
+                    let done = self.in_flight.take().unwrap_or_default();
+                    self.acknowledged.extend(done);
+                }
+                Err(_) => return self,
+            }
+        }
+    }
+}
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `FSTORE_CRASH_KILLS` (default 25), `FSTORE_CRASH_WRITERS` (default 2)
+/// and `FSTORE_CRASH_BUDGET_SECS` (default 120) set the long mode's size
+/// (docs/reliability.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_servers_lose_no_acknowledged_write_and_keep_stores_consistent() {
     let seed = std::time::SystemTime::now()
@@ -164,6 +214,9 @@ async fn killed_servers_lose_no_acknowledged_write_and_keep_stores_consistent() 
         .unwrap()
         .as_nanos() as u64
         | 1;
+    let kills_wanted = setting("FSTORE_CRASH_KILLS", KILLS as u64) as usize;
+    let writer_count = setting("FSTORE_CRASH_WRITERS", 2).max(1) as i64;
+    let budget = Duration::from_secs(setting("FSTORE_CRASH_BUDGET_SECS", TIME_BUDGET.as_secs()));
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
@@ -171,12 +224,19 @@ async fn killed_servers_lose_no_acknowledged_write_and_keep_stores_consistent() 
     let port = free_port();
     let started = Instant::now();
 
-    let mut acknowledged: Vec<Row> = Vec::new();
-    let mut in_flight: Option<Vec<Row>> = None;
-    let mut seq = 0i64;
-    let (mut kills, mut batches, mut in_flight_kept, mut in_flight_dropped) = (0, 0, 0, 0);
+    let mut writers: Vec<Writer> = (0..writer_count)
+        .map(|w| Writer {
+            rng: Rng(seed.wrapping_add(w as u64 * 0x9E37_79B9_7F4A_7C15) | 1),
+            keys: w * 8..w * 8 + 8,
+            next_seq: w << 40,
+            acknowledged: Vec::new(),
+            in_flight: None,
+            batches: 0,
+        })
+        .collect();
+    let (mut kills, mut in_flight_kept, mut in_flight_dropped) = (0, 0, 0);
 
-    for round in 0..=KILLS {
+    for round in 0..=kills_wanted {
         let mut child = start_server(&data_dir, port, &log);
         let client = connect(port).await;
         if round == 0 {
@@ -191,24 +251,29 @@ async fn killed_servers_lose_no_acknowledged_write_and_keep_stores_consistent() 
 
         // Verify what survived the previous kill.
         let offline = read_rows(&client, "events").await;
-        if let Some(batch) = in_flight.take() {
-            let present = batch
-                .iter()
-                .filter(|r| offline.binary_search(r).is_ok())
-                .count();
-            assert!(
-                present == 0 || present == batch.len(),
-                "seed {seed}: a batch was half-written ({present} of {} rows)",
-                batch.len()
-            );
-            if present == batch.len() {
-                in_flight_kept += 1;
-                acknowledged.extend(batch);
-            } else {
-                in_flight_dropped += 1;
+        for writer in &mut writers {
+            if let Some(batch) = writer.in_flight.take() {
+                let present = batch
+                    .iter()
+                    .filter(|r| offline.binary_search(r).is_ok())
+                    .count();
+                assert!(
+                    present == 0 || present == batch.len(),
+                    "seed {seed}: a batch was half-written ({present} of {} rows)",
+                    batch.len()
+                );
+                if present == batch.len() {
+                    in_flight_kept += 1;
+                    writer.acknowledged.extend(batch);
+                } else {
+                    in_flight_dropped += 1;
+                }
             }
         }
-        let mut expected = acknowledged.clone();
+        let mut expected: Vec<Row> = writers
+            .iter()
+            .flat_map(|w| w.acknowledged.iter().cloned())
+            .collect();
         expected.sort();
         assert_eq!(
             offline, expected,
@@ -221,13 +286,17 @@ async fn killed_servers_lose_no_acknowledged_write_and_keep_stores_consistent() 
             "seed {seed}: online store is not the latest offline row per key after restart {round}"
         );
 
-        if round == KILLS || started.elapsed() > TIME_BUDGET {
+        if round == kills_wanted || started.elapsed() > budget {
             child.kill().unwrap();
             child.wait().unwrap();
             break;
         }
 
-        // Write until the server is killed under us.
+        // Write until the server is killed under the writers.
+        let mut clients = Vec::new();
+        for _ in 0..writers.len() {
+            clients.push(connect(port).await);
+        }
         let kill_after = Duration::from_millis(20 + rng.below(400));
         let pid = child.id();
         let killer = tokio::spawn(async move {
@@ -235,25 +304,13 @@ async fn killed_servers_lose_no_acknowledged_write_and_keep_stores_consistent() 
             // SIGKILL: no shutdown, no flush.
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         });
-        loop {
-            let rows: Vec<Row> = (0..1 + rng.below(20))
-                .map(|_| {
-                    seq += 1;
-                    Row {
-                        key: rng.below(8) as i64,
-                        day: rng.below(5) as i64,
-                        seq,
-                    }
-                })
-                .collect();
-            in_flight = Some(rows.clone());
-            match write_batch(&client, &rows, rng.below(2) == 0).await {
-                Ok(()) => {
-                    batches += 1;
-                    acknowledged.extend(in_flight.take().unwrap_or_default());
-                }
-                Err(_) => break,
-            }
+        let running: Vec<_> = writers
+            .drain(..)
+            .zip(clients)
+            .map(|(writer, client)| tokio::spawn(writer.write_until_killed(client)))
+            .collect();
+        for handle in running {
+            writers.push(handle.await.unwrap());
         }
         killer.await.unwrap();
         child.wait().unwrap();
@@ -263,12 +320,13 @@ async fn killed_servers_lose_no_acknowledged_write_and_keep_stores_consistent() 
         .unwrap_or_default()
         .matches("caught up from the offline log")
         .count();
+    let batches: usize = writers.iter().map(|w| w.batches).sum();
+    let rows: usize = writers.iter().map(|w| w.acknowledged.len()).sum();
     println!(
-        "crash test (seed {seed}): {kills} SIGKILL points, {batches} acknowledged batches \
-         ({} rows), in-flight batches at a kill: {in_flight_kept} committed whole, \
-         {in_flight_dropped} left no trace; online store caught up from the offline log \
-         {catch_ups} times",
-        acknowledged.len()
+        "crash test (seed {seed}): {kills} SIGKILL points, {writer_count} concurrent writers, \
+         {batches} acknowledged batches ({rows} rows), in-flight batches at a kill: \
+         {in_flight_kept} committed whole, {in_flight_dropped} left no trace; online store \
+         caught up from the offline log {catch_ups} times; 0 acknowledged rows lost"
     );
     assert!(kills > 0);
 }

@@ -141,7 +141,7 @@ impl OnlineStore {
         let name = db_name(storage_id);
         let db: RowsDb = self
             .env
-            .create_databases_and_commit(self.env.write_txn()?, |opener, wtxn| {
+            .create_databases_and_commit(waiting_for_the_writer(|| self.env.write_txn())?, |opener, wtxn| {
                 opener
                     .create_database(wtxn, Some(&name))
                     .map(CommitOrAbort::<_, ()>::Commit)
@@ -166,7 +166,7 @@ impl OnlineStore {
     /// Removes every row of the group and its applied marker.
     pub fn drop_group(&self, storage_id: &str) -> Result<()> {
         let db = self.rows_db(storage_id)?;
-        let mut wtxn = self.env.write_txn()?;
+        let mut wtxn = waiting_for_the_writer(|| self.env.write_txn())?;
         db.clear(&mut wtxn)?;
         self.applied.delete(&mut wtxn, storage_id)?;
         wtxn.commit()?;
@@ -278,6 +278,20 @@ impl OnlineStore {
             tx: Some(tx),
             thread: Some(thread),
         })
+    }
+}
+
+/// Runs `open`, which may wait for LMDB's one write transaction (a
+/// statement's writer may hold it for as long as the statement streams),
+/// without holding up the other tasks of an async worker: on the
+/// multi-threaded runtime they move to another thread while this one
+/// waits.
+fn waiting_for_the_writer<T>(open: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(open)
+        }
+        _ => open(),
     }
 }
 
