@@ -226,7 +226,7 @@ async fn killed_servers_lose_no_acknowledged_write_and_keep_stores_consistent() 
 
     let mut writers: Vec<Writer> = (0..writer_count)
         .map(|w| Writer {
-            rng: Rng(seed.wrapping_add(w as u64 * 0x9E37_79B9_7F4A_7C15) | 1),
+            rng: Rng(seed.wrapping_add((w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1),
             keys: w * 8..w * 8 + 8,
             next_seq: w << 40,
             acknowledged: Vec::new(),

@@ -338,6 +338,41 @@ async fn explain_is_no_back_door_to_server_files() {
         !server.dir.path().join("written-by-explain.json").exists(),
         "EXPLAIN ANALYZE wrote a server file"
     );
+    // Plans name the files they scan, not where the server keeps them.
+    create_online_group(&client, "g").await;
+    client
+        .batch_execute("INSERT INTO g VALUES (1, 1)")
+        .await
+        .unwrap();
+    let data_dir = std::fs::canonicalize(&server.config.data_dir).unwrap();
+    let data_dir = data_dir.to_string_lossy();
+    let data_dir = data_dir.trim_start_matches('/');
+    for sql in [
+        "EXPLAIN SELECT * FROM g WHERE v > 0",
+        "EXPLAIN ANALYZE SELECT * FROM g",
+        "EXPLAIN VERBOSE SELECT * FROM g",
+    ] {
+        let simple = simple_rows(client.simple_query(sql).await.unwrap());
+        let extended: Vec<Vec<Option<String>>> = client
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.get::<_, Option<String>>(i))
+                    .collect()
+            })
+            .collect();
+        for (protocol, rows) in [("simple", simple), ("extended", extended)] {
+            let text = format!("{rows:?}");
+            assert!(text.contains(".parquet"), "{protocol} {sql}: {text}");
+            assert!(
+                !text.contains(data_dir) && !text.contains("tables/"),
+                "{protocol} {sql} shows storage paths: {text}"
+            );
+        }
+    }
 }
 
 /// One group whose online store cannot catch up must not keep the server

@@ -24,6 +24,7 @@ use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, Execute, TARGET_TYPE_BYTE_PORTAL,
 };
 
+use super::explain;
 use super::parse::FstoreParser;
 use super::parse::PreparedStatement;
 use super::routing::route;
@@ -214,8 +215,14 @@ impl ExtendedQueryHandler for FstoreService {
             let cancel = sessions::start_statement(client);
             let answer =
                 ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows);
+            let hidden_paths = explain::is_explain(sql)
+                .then(|| explain::storage_prefix(&self.database.config().data_dir));
             let outcome = timeout::cancellable(answer, &cancel)
                 .await
+                .map(|response| match hidden_paths {
+                    Some(prefix) => explain::hide_storage_paths(response, prefix),
+                    None => response,
+                })
                 .map(|response| timeout::with_limits(response, deadline, &cancel));
             self.database.metrics().record(
                 QueryKind::Query,

@@ -12,6 +12,7 @@
 //! [`Database`]: crate::database::Database
 
 mod copy;
+mod explain;
 mod extended;
 mod notices;
 mod parse;

@@ -18,6 +18,7 @@ use pgwire::messages::PgWireBackendMessage;
 use crate::metrics::QueryKind;
 use pgwire::messages::simplequery::Query;
 
+use super::explain;
 use super::routing::{HandOn, Route, route};
 use super::service::FstoreService;
 use super::timeout;
@@ -116,9 +117,15 @@ impl SimpleQueryHandler for FstoreService {
             // A query's rows are computed as they are sent, after every
             // statement of the string has run; one that fails must stop the
             // statements after it, as in PostgreSQL.
+            let hidden_paths = explain::is_explain(statement.text)
+                .then(|| explain::storage_prefix(&self.database.config().data_dir));
             let outcome = outcome.map(|responses| {
                 responses
                     .into_iter()
+                    .map(|response| match &hidden_paths {
+                        Some(prefix) => explain::hide_storage_paths(response, prefix.clone()),
+                        None => response,
+                    })
                     .map(|response| timeout::with_limits(response, deadline, &cancel))
                     .collect::<Vec<_>>()
             });
