@@ -187,6 +187,27 @@ fn parameters(rng: &mut Rng) -> Vec<Option<Bytes>> {
         .collect()
 }
 
+/// How long one input may take before the test calls it a hang.
+const HANG: Duration = Duration::from_secs(20);
+
+/// Fails the test, naming the input, when one input runs longer than
+/// [`HANG`].
+fn watch_for_hangs(current: std::sync::Arc<std::sync::Mutex<(usize, Instant, String)>>) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let (number, since, input) = current.lock().unwrap().clone();
+            if number > 0 && since.elapsed() > HANG {
+                eprintln!(
+                    "input {number} has run for {:?}: {input:?}",
+                    since.elapsed()
+                );
+                std::process::exit(1);
+            }
+        }
+    });
+}
+
 #[test]
 fn mutated_statements_never_crash_the_front_door() {
     // The server's runtime: statements are routed on its 64 MiB stacks.
@@ -240,9 +261,16 @@ fn mutated_statements_never_crash_the_front_door() {
             let started = Instant::now();
             let mut tried = 0usize;
             let mut accepted = 0usize;
+            let current = std::sync::Arc::new(std::sync::Mutex::new((
+                0usize,
+                Instant::now(),
+                String::new(),
+            )));
+            watch_for_hangs(current.clone());
             while tried < inputs && started.elapsed() < budget {
                 let input = mutate(CORPUS[rng.below(CORPUS.len())], &mut rng);
                 tried += 1;
+                *current.lock().unwrap() = (tried, Instant::now(), input.clone());
                 if front_door::route_query(&database, &input).is_ok() {
                     accepted += 1;
                 }

@@ -645,3 +645,69 @@ async fn prepared_lookups_are_refused_in_a_failed_block() {
     let row = client.query_one(&lookup, &[&1i64]).await.unwrap();
     assert_eq!(row.get::<_, i32>(0), 10);
 }
+
+/// Identifiers longer than 63 bytes are truncated as PostgreSQL truncates
+/// them, with its NOTICE (a 600-byte group name reached LMDB's key limit
+/// before): every statement naming the long name means the truncated one.
+#[tokio::test]
+async fn long_identifiers_are_truncated_to_63_bytes_with_a_notice() {
+    use futures::StreamExt;
+    let server = TestServer::start().await;
+    let (client, mut connection) =
+        tokio_postgres::connect(&server.connection_string(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    let (notices, mut received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notice(notice) = message {
+                let _ = notices.send((
+                    notice.code().code().to_string(),
+                    notice.message().to_string(),
+                ));
+            }
+        }
+    });
+    let long = "g".repeat(600);
+    let short = "g".repeat(63);
+    client
+        .batch_execute(&format!(
+            "CREATE FEATURE GROUP {long} (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE"
+        ))
+        .await
+        .unwrap();
+    let (code, message) = received.recv().await.unwrap();
+    assert_eq!(code, "42622");
+    assert_eq!(
+        message,
+        format!("identifier \"{long}\" will be truncated to \"{short}\"")
+    );
+    client
+        .batch_execute(&format!("INSERT INTO {long} VALUES (1, 10)"))
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&client, &format!("SELECT count(*) FROM {short}")).await,
+        1
+    );
+    let rows = simple_rows(
+        client
+            .simple_query(&format!("SELECT v FROM online.{long} WHERE k = 1"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(rows, vec![vec![Some("10".to_string())]]);
+    let name: String = client
+        .query_one(
+            &format!(
+                "SELECT name FROM fs.feature_groups WHERE name LIKE '{}%'",
+                "g".repeat(10)
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(name, short);
+}

@@ -30,6 +30,7 @@ pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
 pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
 pub const DIVISION_BY_ZERO: &str = "22012";
 pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+pub const NAME_TOO_LONG: &str = "42622";
 pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
 pub const DATA_EXCEPTION: &str = "22000";
 pub const NOT_NULL_VIOLATION: &str = "23502";

@@ -4,6 +4,7 @@
 pub mod asof;
 pub mod ast;
 pub mod feature_views;
+pub mod identifiers;
 pub mod parser;
 pub mod projection_subqueries;
 pub mod qualified_name;

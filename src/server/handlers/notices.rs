@@ -18,6 +18,8 @@ where
 #[derive(Clone, Copy)]
 pub(super) enum Severity {
     Notice,
+    /// A NOTICE with its own SQLSTATE (42622 for a truncated identifier).
+    NoticeWithCode(&'static str),
     /// 01000
     Warning,
 }
@@ -33,6 +35,7 @@ where
 {
     let (severity, code) = match severity {
         Severity::Notice => ("NOTICE", "00000"),
+        Severity::NoticeWithCode(code) => ("NOTICE", code),
         Severity::Warning => ("WARNING", "01000"),
     };
     let notice = NoticeResponse::new(vec![

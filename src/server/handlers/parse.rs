@@ -21,6 +21,7 @@ use crate::server::fast_path;
 use crate::database::Database;
 use crate::error::Error;
 use crate::server::errors::{QueryContext, in_context, prefer_positioned, to_pgwire};
+use crate::sql::identifiers::truncate_long_identifiers;
 use crate::sql::split_statements;
 
 /// `DfSessionService`'s prepared-statement type, which we share so that its
@@ -54,6 +55,12 @@ impl QueryParser for FstoreParser {
             return Ok(Some((sql.to_string(), Some((statement, plan)))));
         }
         let statements = split_statements(sql).map_err(|e| to_pgwire(e, None))?;
+        // PostgreSQL sends the truncation NOTICE at Parse; pgwire gives a
+        // parser no way to send one, so the extended protocol truncates
+        // silently.
+        if let Some(truncated) = truncate_long_identifiers(&statements) {
+            return self.parse_sql(client, &truncated.sql, types).await;
+        }
         match statements.as_slice() {
             [] => self.inner.parse_sql(client, sql, types).await,
             [statement] => {

@@ -19,14 +19,18 @@ use crate::metrics::QueryKind;
 use pgwire::messages::simplequery::Query;
 
 use super::explain;
+use super::notices::{Severity, send_message};
 use super::routing::{HandOn, Route, route};
 use super::service::FstoreService;
 use super::timeout;
 use crate::server::fast_path;
 use crate::server::sessions;
 
-use crate::server::errors::{QueryContext, in_context, prefer_positioned, to_pgwire};
+use crate::server::errors::{
+    NAME_TOO_LONG, QueryContext, in_context, prefer_positioned, to_pgwire,
+};
 use crate::server::transactions;
+use crate::sql::identifiers::truncate_long_identifiers;
 use crate::sql::split_statements;
 
 #[async_trait]
@@ -67,6 +71,19 @@ impl SimpleQueryHandler for FstoreService {
             return Ok(vec![response]);
         }
         let statements = split_statements(query).map_err(|e| to_pgwire(e, None))?;
+        let truncated = truncate_long_identifiers(&statements);
+        let statements = match &truncated {
+            Some(truncated) => {
+                for notice in &truncated.notices {
+                    let name_too_long = Severity::NoticeWithCode(NAME_TOO_LONG);
+                    send_message(client, name_too_long, notice.clone())
+                        .await
+                        .map_err(|e| to_pgwire(e, None))?;
+                }
+                split_statements(&truncated.sql).map_err(|e| to_pgwire(e, None))?
+            }
+            None => statements,
+        };
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
