@@ -116,8 +116,79 @@ pub fn nesting_estimate<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usiz
     operators + deepest
 }
 
-/// Refuses a statement that nests deeper than [`MAX_NESTING`].
-pub fn check_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> Result<()> {
+/// The deepest function calls may nest. sqlparser (0.62) parses a call's
+/// arguments with backtracking that doubles its work at each level of
+/// calls nested in calls: `SELECT f(f(…f(1)…))` 16 deep took a second, and
+/// `… FROM f(a AND f(a AND …))` 16 deep eleven (debug build), so a
+/// 200-byte statement could hold a core for hours. At 12 the worst shape
+/// takes about 0.3 s in a debug build.
+pub const MAX_CALL_NESTING: usize = 12;
+
+/// How deeply function calls (a word, then an opening parenthesis) nest.
+pub fn call_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usize {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    let not_a_call = |word: &datafusion::sql::sqlparser::tokenizer::Word| {
+        word.quote_style.is_none()
+            && matches!(
+                word.keyword,
+                Keyword::AND
+                    | Keyword::OR
+                    | Keyword::NOT
+                    | Keyword::IN
+                    | Keyword::VALUES
+                    | Keyword::AS
+                    | Keyword::ON
+                    | Keyword::USING
+                    | Keyword::FROM
+                    | Keyword::WHERE
+                    | Keyword::SELECT
+                    | Keyword::JOIN
+                    | Keyword::BY
+                    | Keyword::WHEN
+                    | Keyword::THEN
+                    | Keyword::ELSE
+                    | Keyword::IS
+                    | Keyword::LIKE
+                    | Keyword::ILIKE
+                    | Keyword::BETWEEN
+                    | Keyword::OVER
+                    | Keyword::UNION
+                    | Keyword::INTERSECT
+                    | Keyword::EXCEPT
+            )
+    };
+    let (mut opened, mut calls, mut deepest) = (Vec::new(), 0usize, 0usize);
+    let mut after_name = false;
+    for token in tokens {
+        match token {
+            Token::Whitespace(_) => continue,
+            Token::LParen => {
+                opened.push(after_name);
+                if after_name {
+                    calls += 1;
+                    deepest = deepest.max(calls);
+                }
+            }
+            Token::RParen if opened.pop() == Some(true) => calls -= 1,
+            _ => {}
+        }
+        after_name = matches!(token, Token::Word(word) if !not_a_call(word));
+    }
+    deepest
+}
+
+/// Refuses a statement that nests deeper than [`MAX_NESTING`], or whose
+/// function calls nest deeper than [`MAX_CALL_NESTING`].
+pub fn check_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token> + Clone) -> Result<()> {
+    let calls = call_nesting(tokens.clone());
+    if calls > MAX_CALL_NESTING {
+        return Err(Error::LimitExceeded {
+            limit: Limit::StatementTooComplex,
+            message: format!(
+                "statement too complex: function calls nested {calls} deep exceed the limit of {MAX_CALL_NESTING}"
+            ),
+        });
+    }
     let estimate = nesting_estimate(tokens);
     if estimate > MAX_NESTING {
         return Err(Error::LimitExceeded {

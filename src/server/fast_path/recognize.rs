@@ -28,7 +28,7 @@ use crate::names::{ONLINE_SCHEMA, normalize_ident};
 use crate::online::OnlineSource;
 use crate::pg_types::sql_type_name;
 use crate::sql::ast::conjuncts;
-use crate::sql::split::{MAX_NESTING, nesting_estimate};
+use crate::sql::split::{MAX_CALL_NESTING, MAX_NESTING, call_nesting, nesting_estimate};
 
 /// Where one value of a key comes from.
 #[derive(Debug, Clone)]
@@ -503,7 +503,9 @@ pub fn recognize(
         return Ok(None);
     };
     // Too deep to parse safely: the split refuses it with its SQLSTATE.
-    if nesting_estimate(tokens.iter().map(|t| &t.token)) > MAX_NESTING {
+    if nesting_estimate(tokens.iter().map(|t| &t.token)) > MAX_NESTING
+        || call_nesting(tokens.iter().map(|t| &t.token)) > MAX_CALL_NESTING
+    {
         return Ok(None);
     }
     let Ok(mut statements) = Parser::new(&PostgreSqlDialect {})
