@@ -116,15 +116,17 @@ pub fn nesting_estimate<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usiz
     operators + deepest
 }
 
-/// The deepest function calls may nest. sqlparser (0.62) parses a call's
-/// arguments with backtracking that doubles its work at each level of
-/// calls nested in calls: `SELECT f(f(…f(1)…))` 16 deep took a second, and
-/// `… FROM f(a AND f(a AND …))` 16 deep eleven (debug build), so a
-/// 200-byte statement could hold a core for hours. At 12 the worst shape
-/// takes about 0.3 s in a debug build.
-pub const MAX_CALL_NESTING: usize = 12;
+/// The deepest function calls and parenthesised lists (`(a, b)`) may nest.
+/// sqlparser (0.62) parses them with backtracking that multiplies its work
+/// at each level: `SELECT f(f(…f(1)…))` 16 deep took a second, `… FROM
+/// f(a AND f(a AND …))` 16 deep eleven, and a syntax error inside `NOT (x,
+/// NOT (x, …))` 12 deep eleven (debug build) — a 200-byte statement could
+/// hold a core for hours. At 10 the worst shape found takes about a second
+/// in a debug build and a tenth of that in a release build.
+pub const MAX_CALL_NESTING: usize = 10;
 
-/// How deeply function calls (a word, then an opening parenthesis) nest.
+/// How deeply function calls (a word, then an opening parenthesis) and
+/// parenthesised lists (a comma directly inside) nest.
 pub fn call_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usize {
     use datafusion::sql::sqlparser::keywords::Keyword;
     let not_a_call = |word: &datafusion::sql::sqlparser::tokenizer::Word| {
@@ -157,22 +159,44 @@ pub fn call_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usize {
                     | Keyword::EXCEPT
             )
     };
-    let (mut opened, mut calls, mut deepest) = (Vec::new(), 0usize, 0usize);
-    let mut after_name = false;
-    for token in tokens {
+    let tokens: Vec<&Token> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    // Which parentheses are costly: calls, and those with a comma directly
+    // inside.
+    let mut costly = vec![false; tokens.len()];
+    let mut open: Vec<usize> = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
         match token {
-            Token::Whitespace(_) => continue,
             Token::LParen => {
-                opened.push(after_name);
-                if after_name {
-                    calls += 1;
-                    deepest = deepest.max(calls);
+                costly[i] = matches!(i.checked_sub(1).map(|p| tokens[p]), Some(Token::Word(w)) if !not_a_call(w));
+                open.push(i);
+            }
+            Token::RParen => {
+                open.pop();
+            }
+            Token::Comma => {
+                if let Some(&innermost) = open.last() {
+                    costly[innermost] = true;
                 }
             }
-            Token::RParen if opened.pop() == Some(true) => calls -= 1,
             _ => {}
         }
-        after_name = matches!(token, Token::Word(word) if !not_a_call(word));
+    }
+    let (mut opened, mut depth, mut deepest) = (Vec::new(), 0usize, 0usize);
+    for (i, token) in tokens.iter().enumerate() {
+        match token {
+            Token::LParen => {
+                opened.push(costly[i]);
+                if costly[i] {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+            }
+            Token::RParen if opened.pop() == Some(true) => depth -= 1,
+            _ => {}
+        }
     }
     deepest
 }
@@ -185,7 +209,7 @@ pub fn check_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token> + Clone) ->
         return Err(Error::LimitExceeded {
             limit: Limit::StatementTooComplex,
             message: format!(
-                "statement too complex: function calls nested {calls} deep exceed the limit of {MAX_CALL_NESTING}"
+                "statement too complex: function calls and parenthesised lists nested {calls} deep exceed the limit of {MAX_CALL_NESTING}"
             ),
         });
     }
