@@ -171,6 +171,8 @@ async fn serve_connection(socket: TcpStream, handlers: &FstoreHandlers, startup_
         Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
         Ok(()) => {}
     }
+    // Whatever the session still runs stops with it.
+    control.client_gone();
     handlers.connection_ended(&control);
 }
 

@@ -55,7 +55,7 @@ impl SessionControl {
             .cancel();
     }
 
-    fn client_gone(&self) {
+    pub fn client_gone(&self) {
         self.gone.store(true, Ordering::Release);
         self.cancel_current();
     }

@@ -76,10 +76,16 @@ impl FstoreService {
         // dropped and what it holds (the table's writer, the online
         // transaction) is released; the client hears 57014 at its next
         // message.
+        // Weak: the session's end must drop the COPY (which aborts it), not
+        // wait for this task.
+        let slot = Arc::downgrade(&slot);
         tokio::spawn(async move {
             tokio::select! {
                 _ = watch_ends.cancelled() => {}
                 _ = cancel.cancelled() => {
+                    let Some(slot) = slot.upgrade() else {
+                        return;
+                    };
                     let mut active = slot.active.lock().await;
                     if active.as_ref().is_some_and(|a| a.id == id)
                         && let Some(cancelled) = active.take()
