@@ -730,6 +730,7 @@ async fn deeply_nested_function_calls_are_refused_before_parsing() {
             ")".repeat(30)
         ),
         format!("SELECT {}1 +{}", "NOT (x, ".repeat(30), ")".repeat(30)),
+        format!("SELECT {}true", "NOT (true OR ".repeat(30)),
     ] {
         let error = client.simple_query(&sql).await.unwrap_err();
         assert_eq!(sqlstate(&error), "54001", "{error:?}");

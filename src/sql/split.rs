@@ -125,8 +125,9 @@ pub fn nesting_estimate<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usiz
 /// in a debug build and a tenth of that in a release build.
 pub const MAX_CALL_NESTING: usize = 10;
 
-/// How deeply function calls (a word, then an opening parenthesis) and
-/// parenthesised lists (a comma directly inside) nest.
+/// How deeply function calls (a word, then an opening parenthesis, `NOT (`
+/// included: an error inside `NOT (a OR NOT (a OR …` backtracks the same
+/// way) and parenthesised lists (a comma directly inside) nest.
 pub fn call_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usize {
     use datafusion::sql::sqlparser::keywords::Keyword;
     let not_a_call = |word: &datafusion::sql::sqlparser::tokenizer::Word| {
@@ -135,7 +136,6 @@ pub fn call_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usize {
                 word.keyword,
                 Keyword::AND
                     | Keyword::OR
-                    | Keyword::NOT
                     | Keyword::IN
                     | Keyword::VALUES
                     | Keyword::AS
