@@ -8,31 +8,17 @@
 //!
 //! The number of kill points is bounded (and printed), and so is the time.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Rng, env_setting};
 use futures::SinkExt;
 
 const KILLS: usize = 25;
 const TIME_BUDGET: Duration = Duration::from_secs(120);
-
-/// xorshift64*: enough randomness for kill timing and rows, reproducible
-/// from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Row {
@@ -197,13 +183,6 @@ impl Writer {
     }
 }
 
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// `FSTORE_CRASH_KILLS` (default 25), `FSTORE_CRASH_WRITERS` (default 2)
 /// and `FSTORE_CRASH_BUDGET_SECS` (default 120) set the long mode's size
 /// (docs/reliability.md).
@@ -214,9 +193,12 @@ async fn killed_servers_lose_no_acknowledged_write_and_keep_stores_consistent() 
         .unwrap()
         .as_nanos() as u64
         | 1;
-    let kills_wanted = setting("FSTORE_CRASH_KILLS", KILLS as u64) as usize;
-    let writer_count = setting("FSTORE_CRASH_WRITERS", 2).max(1) as i64;
-    let budget = Duration::from_secs(setting("FSTORE_CRASH_BUDGET_SECS", TIME_BUDGET.as_secs()));
+    let kills_wanted = env_setting("FSTORE_CRASH_KILLS", KILLS as u64) as usize;
+    let writer_count = env_setting("FSTORE_CRASH_WRITERS", 2).max(1) as i64;
+    let budget = Duration::from_secs(env_setting(
+        "FSTORE_CRASH_BUDGET_SECS",
+        TIME_BUDGET.as_secs(),
+    ));
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");

@@ -6,8 +6,12 @@
 //! a write is there entirely or not at all (1), acknowledged rows survive
 //! (2), and online equals the latest offline row per key (3).
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::count;
 
 /// The exit status `crash_point!` dies with.
 const CRASHED: i32 = 86;
@@ -113,10 +117,6 @@ fn rows(from: i64, to: i64) -> String {
         .map(|k| format!("({k}, {}, '2026-01-01 00:00:{:02}')", k * 10, k % 60))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
 /// SPEC §3 invariant 3: online equals the latest offline row per key

@@ -14,34 +14,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{Rng, TestServer, env_setting, seed, startup_packet, wire_message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SESSIONS: usize = 400;
 const TIME_BUDGET: Duration = Duration::from_secs(90);
-
-/// xorshift64*, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn message(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend(((body.len() + 4) as u32).to_be_bytes());
-    out.extend(body);
-    out
-}
 
 fn cstring(s: &str) -> Vec<u8> {
     let mut out = s.as_bytes().to_vec();
@@ -49,19 +26,8 @@ fn cstring(s: &str) -> Vec<u8> {
     out
 }
 
-fn startup() -> Vec<u8> {
-    let mut body = 196608u32.to_be_bytes().to_vec();
-    for part in ["user", "fuzz", "database", "fstore"] {
-        body.extend(cstring(part));
-    }
-    body.push(0);
-    let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    packet.extend(body);
-    packet
-}
-
 fn query(sql: &str) -> Vec<u8> {
-    message(b'Q', &cstring(sql))
+    wire_message(b'Q', &cstring(sql))
 }
 
 fn extended(sql: &str, parameters: &[&[u8]], binary: bool) -> Vec<u8> {
@@ -78,18 +44,18 @@ fn extended(sql: &str, parameters: &[&[u8]], binary: bool) -> Vec<u8> {
         bind.extend(*parameter);
     }
     bind.extend(0i16.to_be_bytes());
-    let mut out = message(b'P', &parse);
-    out.extend(message(b'B', &bind));
-    out.extend(message(b'D', b"P\0"));
-    out.extend(message(b'E', &[0, 0, 0, 0, 0]));
-    out.extend(message(b'S', &[]));
+    let mut out = wire_message(b'P', &parse);
+    out.extend(wire_message(b'B', &bind));
+    out.extend(wire_message(b'D', b"P\0"));
+    out.extend(wire_message(b'E', &[0, 0, 0, 0, 0]));
+    out.extend(wire_message(b'S', &[]));
     out
 }
 
 fn copy_text() -> Vec<u8> {
     let mut out = query("COPY copies FROM STDIN");
-    out.extend(message(b'd', b"100\t1\n101\t2\n102\t3\n"));
-    out.extend(message(b'c', &[]));
+    out.extend(wire_message(b'd', b"100\t1\n101\t2\n102\t3\n"));
+    out.extend(wire_message(b'c', &[]));
     out
 }
 
@@ -105,8 +71,8 @@ fn copy_binary() -> Vec<u8> {
     }
     data.extend((-1i16).to_be_bytes());
     let mut out = query("COPY copies FROM STDIN (FORMAT binary)");
-    out.extend(message(b'd', &data));
-    out.extend(message(b'c', &[]));
+    out.extend(wire_message(b'd', &data));
+    out.extend(wire_message(b'c', &[]));
     out
 }
 
@@ -131,35 +97,35 @@ fn recorded() -> Vec<Vec<u8>> {
 
 fn mutate(session: &[u8], others: &[Vec<u8>], rng: &mut Rng) -> Vec<u8> {
     let mut bytes = session.to_vec();
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + rng.index(4) {
         if bytes.is_empty() {
             break;
         }
-        let at = rng.below(bytes.len());
-        match rng.below(7) {
+        let at = rng.index(bytes.len());
+        match rng.index(7) {
             0 => bytes[at] = rng.next() as u8,
-            1 => bytes[at] ^= 1 << rng.below(8),
+            1 => bytes[at] ^= 1 << rng.index(8),
             // A length (or any 4 bytes) set to an extreme.
             2 if at + 4 <= bytes.len() => {
                 let extreme: [u32; 5] = [0, 3, 0x7fff_ffff, 0xffff_ffff, 0x8000_0000];
-                bytes[at..at + 4].copy_from_slice(&extreme[rng.below(5)].to_be_bytes());
+                bytes[at..at + 4].copy_from_slice(&extreme[rng.index(5)].to_be_bytes());
             }
             3 => bytes.truncate(at),
             4 => {
-                let end = (at + 1 + rng.below(64)).min(bytes.len());
+                let end = (at + 1 + rng.index(64)).min(bytes.len());
                 let piece = bytes[at..end].to_vec();
-                for _ in 0..1 + rng.below(8) {
+                for _ in 0..1 + rng.index(8) {
                     bytes.splice(at..at, piece.iter().copied());
                 }
             }
             5 => {
-                let other = &others[rng.below(others.len())];
-                let from = rng.below(other.len());
-                let end = (from + 1 + rng.below(128)).min(other.len());
+                let other = &others[rng.index(others.len())];
+                let from = rng.index(other.len());
+                let end = (from + 1 + rng.index(128)).min(other.len());
                 bytes.splice(at..at, other[from..end].iter().copied());
             }
             _ => {
-                let end = (at + 1 + rng.below(16)).min(bytes.len());
+                let end = (at + 1 + rng.index(16)).min(bytes.len());
                 bytes.drain(at..end);
             }
         }
@@ -213,20 +179,8 @@ async fn mutated_client_sessions_do_not_bring_the_server_down() {
         )
         .await
         .unwrap();
-    let seed = std::env::var("FSTORE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    let sessions: usize = std::env::var("FSTORE_FUZZ_SESSIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SESSIONS);
+    let seed = seed();
+    let sessions = env_setting("FSTORE_FUZZ_SESSIONS", SESSIONS as u64) as usize;
     let budget = if sessions > SESSIONS {
         Duration::from_secs(24 * 3600)
     } else {
@@ -238,10 +192,10 @@ async fn mutated_client_sessions_do_not_bring_the_server_down() {
     let started = Instant::now();
     let mut played = 0;
     while played < sessions && started.elapsed() < budget {
-        let session = &recorded[rng.below(recorded.len())];
-        let mut bytes = startup();
+        let session = &recorded[rng.index(recorded.len())];
+        let mut bytes = startup_packet("fuzz");
         // Most sessions keep a valid start-up to reach the handlers.
-        if rng.below(8) == 0 {
+        if rng.index(8) == 0 {
             bytes = mutate(&bytes, &recorded, &mut rng);
         }
         bytes.extend(mutate(session, &recorded, &mut rng));

@@ -7,22 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, simple_rows, sqlstate};
+use common::{TestServer, count, create_online_group, simple_rows, sqlstate};
 use futures::SinkExt;
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-/// `CREATE FEATURE GROUP name (k BIGINT key, v INT) ONLINE`.
-async fn create_online_group(client: &tokio_postgres::Client, name: &str) {
-    client
-        .batch_execute(&format!(
-            "CREATE FEATURE GROUP {name} (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE"
-        ))
-        .await
-        .unwrap();
-}
 
 /// A key longer than LMDB takes is refused before the offline commit:
 /// nothing is committed, and a restart (which replays the offline log into

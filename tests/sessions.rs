@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, sqlstate};
+use common::{
+    TestServer, count, create_online_group, sqlstate, startup_packet, wire_message as message,
+};
 use futures::SinkExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_postgres::NoTls;
@@ -18,10 +20,6 @@ const HANG: Duration = Duration::from_secs(60);
 
 /// A query that runs for minutes unless it is stopped.
 const SLOW: &str = "SELECT count(*) FROM generate_series(1, 20000000000) a";
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap().get(0)
-}
 
 /// A connection whose socket the test can cut (by aborting the task that
 /// drives it), as a client that crashes or loses its network does.
@@ -35,15 +33,6 @@ async fn connect_cuttable(
         let _ = connection.await;
     });
     (client, driver)
-}
-
-async fn create_online_group(client: &tokio_postgres::Client, name: &str) {
-    client
-        .batch_execute(&format!(
-            "CREATE FEATURE GROUP {name} (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE"
-        ))
-        .await
-        .unwrap();
 }
 
 /// A CancelRequest stops a running query with 57014 in both protocols
@@ -311,13 +300,6 @@ async fn an_out_of_range_cast_in_a_lookup_is_22003() {
     assert!(rows.is_empty());
 }
 
-fn message(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend(((body.len() + 4) as u32).to_be_bytes());
-    out.extend(body);
-    out
-}
-
 fn parse_message(sql: &str) -> Vec<u8> {
     let mut body = vec![0u8];
     body.extend(sql.as_bytes());
@@ -350,15 +332,7 @@ fn execute_message() -> Vec<u8> {
 }
 
 async fn startup(socket: &mut tokio::net::TcpStream) {
-    let mut body = 196608u32.to_be_bytes().to_vec();
-    for part in ["user", "tester", "database", "fstore"] {
-        body.extend(part.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    packet.extend(body);
-    socket.write_all(&packet).await.unwrap();
+    socket.write_all(&startup_packet("tester")).await.unwrap();
     read_until_ready(socket).await;
 }
 

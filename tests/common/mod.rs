@@ -145,3 +145,80 @@ impl Harness {
         Harness { runtime, server }
     }
 }
+
+/// The first column of the one row `sql` returns, as a count.
+pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// `CREATE FEATURE GROUP name (k BIGINT key, v INT) ONLINE`.
+pub async fn create_online_group(client: &tokio_postgres::Client, name: &str) {
+    client
+        .batch_execute(&format!(
+            "CREATE FEATURE GROUP {name} (k BIGINT NOT NULL, v INT, PRIMARY KEY (k)) ONLINE"
+        ))
+        .await
+        .unwrap();
+}
+
+/// xorshift64*: enough randomness for kill timing, rows and mutations,
+/// reproducible from a printed seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// An index into something `len` long.
+    pub fn index(&mut self, len: usize) -> usize {
+        self.below(len as u64) as usize
+    }
+}
+
+/// A whole-number setting from the environment, or `default`.
+pub fn env_setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The seed a randomized test runs with: `FSTORE_FUZZ_SEED`, or one from
+/// the clock.
+pub fn seed() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    env_setting("FSTORE_FUZZ_SEED", now | 1)
+}
+
+/// One frontend message: tag, length, body.
+pub fn wire_message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    out.extend(((body.len() + 4) as u32).to_be_bytes());
+    out.extend(body);
+    out
+}
+
+/// A protocol 3.0 start-up packet for user `user` on database `fstore`.
+pub fn startup_packet(user: &str) -> Vec<u8> {
+    let mut body = 196608u32.to_be_bytes().to_vec();
+    for part in ["user", user, "database", "fstore"] {
+        body.extend(part.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    packet.extend(body);
+    packet
+}
