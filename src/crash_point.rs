@@ -28,3 +28,16 @@ pub fn arm_from_environment() {
     #[cfg(feature = "failpoints")]
     std::mem::forget(fail::FailScenario::setup());
 }
+
+/// Whether the fault `name` is armed (`FAILPOINTS=name=return`): for faults
+/// that change what the process does rather than stop it. Always false
+/// without the `failpoints` feature.
+pub fn armed(name: &str) -> bool {
+    #[cfg(feature = "failpoints")]
+    return fail::eval(name, |_| ()).is_some();
+    #[cfg(not(feature = "failpoints"))]
+    {
+        let _ = name;
+        false
+    }
+}

@@ -83,6 +83,18 @@ impl Database {
             &config.data_dir.join("online"),
             config.max_online_groups,
         )?);
+        std::fs::create_dir_all(training_datasets::datasets_dir(&config.data_dir))?;
+        // The store's directories survive a power loss before anything is
+        // acknowledged in them (LMDB syncs its files, not their names).
+        for dir in [
+            config.data_dir.clone(),
+            tables_dir(&config.data_dir),
+            training_datasets::datasets_dir(&config.data_dir),
+            config.data_dir.join("catalog"),
+            config.data_dir.join("online"),
+        ] {
+            crate::offline::durable::sync_created_dir(&dir)?;
+        }
         let views = Arc::new(FeatureViewRegistry::default());
         let ctx = Arc::new(new_session_context(&config)?);
         let catalog_facts = pg_catalog::install(&ctx, DATABASE_NAME)?;

@@ -50,7 +50,7 @@ use crate::sql::ast::{CreateTrainingDataset, Split};
 /// Sends progress messages to the client while a statement runs.
 pub type Progress = tokio::sync::mpsc::UnboundedSender<String>;
 
-fn datasets_dir(data_dir: &std::path::Path) -> PathBuf {
+pub(super) fn datasets_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("datasets")
 }
 
@@ -292,10 +292,14 @@ impl Database {
                         progress.send(format!("training dataset \"{name}\": {rows} rows written"));
                 }
             }
-            let file = writer
-                .into_inner()
-                .map_err(datafusion::error::DataFusionError::from)?;
-            file.sync_all()?;
+            drop(
+                writer
+                    .into_inner()
+                    .map_err(datafusion::error::DataFusionError::from)?,
+            );
+            // The file, its directory and that directory's entry: the
+            // catalog names the dataset only after all three are durable.
+            crate::offline::durable::sync_tree(&dir)?;
             Ok::<_, Error>(rows)
         }
         .await;

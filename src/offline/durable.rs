@@ -58,6 +58,10 @@ pub(super) async fn commit_synced(
     let version = finalized.version();
     let log_dir = table_dir.join("_delta_log");
     blocking(move || {
+        // A test proves the power-loss check fails without these syncs.
+        if crate::crash_point::armed("sync.delta_log.skip") {
+            return;
+        }
         sync_path(&log_dir.join(format!("{version:020}.json")));
         sync_path(&log_dir);
     })
@@ -87,6 +91,17 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Syncs `dir` and the directory holding it, so that a directory just
+/// created (with whatever files its creator synced) survives a power loss.
+pub fn sync_created_dir(dir: &Path) -> Result<()> {
+    let dir = dir.canonicalize()?;
+    sync_path(&dir);
+    if let Some(parent) = dir.parent() {
+        sync_path(parent);
+    }
+    Ok(())
+}
+
 async fn blocking(work: impl FnOnce() + Send + 'static) -> Result<()> {
     tokio::task::spawn_blocking(work)
         .await
@@ -102,6 +117,8 @@ pub fn sync_path(path: &Path) {
         std::process::abort();
     }
     audit::record(path);
+    #[cfg(feature = "failpoints")]
+    power_loss::record(path);
 }
 
 /// Delta stores paths as URL path segments (`%20` for a space, …).
@@ -149,6 +166,73 @@ pub mod audit {
         if let Some(paths) = SYNCED.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             paths.push(path.to_path_buf());
         }
+    }
+}
+
+/// With the `failpoints` feature and `FSTORE_POWER_LOSS_JOURNAL=<dir>`,
+/// every sync is journaled with what it made durable — a file's bytes, a
+/// directory's entries — so that a test can rebuild the disk a power loss
+/// would leave behind: only what was synced (tests/power_loss.rs).
+#[cfg(feature = "failpoints")]
+mod power_loss {
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Mutex, OnceLock};
+
+    struct Journal {
+        dir: PathBuf,
+        log: std::fs::File,
+        next_content: u64,
+    }
+
+    fn journal() -> Option<&'static Mutex<Journal>> {
+        static JOURNAL: OnceLock<Option<Mutex<Journal>>> = OnceLock::new();
+        JOURNAL
+            .get_or_init(|| {
+                let dir = PathBuf::from(std::env::var_os("FSTORE_POWER_LOSS_JOURNAL")?);
+                std::fs::create_dir_all(dir.join("content")).expect("power-loss journal");
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("journal.jsonl"))
+                    .expect("power-loss journal");
+                // Content ids stay unique across restarts on one journal.
+                let next_content = std::fs::read_dir(dir.join("content"))
+                    .expect("power-loss journal")
+                    .count() as u64;
+                Some(Mutex::new(Journal {
+                    dir,
+                    log,
+                    next_content,
+                }))
+            })
+            .as_ref()
+    }
+
+    pub(super) fn record(path: &Path) {
+        let Some(journal) = journal() else {
+            return;
+        };
+        let mut journal = journal.lock().unwrap_or_else(|p| p.into_inner());
+        let path = path.canonicalize().expect("a synced path exists");
+        let entry = if path.is_dir() {
+            let entries: Vec<(String, bool)> = std::fs::read_dir(&path)
+                .expect("a synced directory is readable")
+                .filter_map(|entry| entry.ok())
+                .map(|entry| {
+                    let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                    (entry.file_name().to_string_lossy().into_owned(), is_dir)
+                })
+                .collect();
+            serde_json::json!({ "dir": path, "entries": entries })
+        } else {
+            let content = journal.next_content;
+            journal.next_content += 1;
+            std::fs::copy(&path, journal.dir.join("content").join(content.to_string()))
+                .expect("power-loss journal");
+            serde_json::json!({ "file": path, "content": content })
+        };
+        writeln!(journal.log, "{entry}").expect("power-loss journal");
     }
 }
 

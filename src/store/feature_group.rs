@@ -156,7 +156,19 @@ impl FeatureGroup {
         };
         let applied = store.applied_version(&self.def.storage_id)?;
         let latest = self.offline.version();
-        if applied >= latest {
+        if applied > latest {
+            // Online rows the offline log cannot account for: serving them
+            // would break online == offline, and the next commit would
+            // reuse a version LMDB already counts as applied.
+            return Err(Error::Internal(format!(
+                "the online store reflects offline version {applied} but the offline log ends at \
+                 version {latest}: offline commits were lost (files removed, or a power loss on a \
+                 disk that ignored fsync); ALTER FEATURE GROUP {} REBUILD ONLINE makes online \
+                 match the offline log again",
+                self.qualified_name()
+            )));
+        }
+        if applied == latest {
             return Ok(0);
         }
         let table_dir = self.offline.path()?;
