@@ -125,6 +125,76 @@ async fn a_cancelled_copy_commits_nothing_and_holds_nothing() {
     assert_eq!(count(&client, "SELECT count(*) FROM g").await, 1);
 }
 
+/// An open COPY that has sent a few rows and gone quiet holds nothing that
+/// writers to other groups or DDL need (LMDB's one write transaction was
+/// opened when the COPY started): they finish while it waits, and the COPY
+/// commits its rows when it ends.
+#[tokio::test]
+async fn an_idle_copy_holds_nothing_other_writers_need() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    create_online_group(&client, "g").await;
+    create_online_group(&client, "h").await;
+    let sink = client
+        .copy_in::<_, bytes::Bytes>("COPY g FROM STDIN")
+        .await
+        .unwrap();
+    let mut sink = Box::pin(sink);
+    sink.send(bytes::Bytes::from("1\t1\n2\t2\n")).await.unwrap();
+    sink.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let other = server.connect().await;
+    for statement in [
+        "INSERT INTO h VALUES (1, 10)",
+        "CREATE FEATURE GROUP x (k BIGINT NOT NULL, PRIMARY KEY (k)) ONLINE",
+        "INSERT INTO x VALUES (7)",
+        "CREATE TABLE plain AS SELECT 1 AS one",
+        "DROP FEATURE GROUP x",
+    ] {
+        tokio::time::timeout(HANG, other.batch_execute(statement))
+            .await
+            .unwrap_or_else(|_| panic!("{statement} waited behind an idle COPY on another group"))
+            .unwrap();
+    }
+    assert_eq!(count(&other, "SELECT count(*) FROM online.h").await, 1);
+    sink.send(bytes::Bytes::from("3\t3\n")).await.unwrap();
+    assert_eq!(sink.as_mut().finish().await.unwrap(), 3);
+    assert_eq!(count(&other, "SELECT count(*) FROM g").await, 3);
+    assert_eq!(count(&other, "SELECT count(*) FROM online.g").await, 3);
+}
+
+/// `statement_timeout` times each Execute, as in PostgreSQL: a portal
+/// fetched in parts, with pauses between the fetches longer than the
+/// timeout, returns all its rows (its first fetch's clock cut it off).
+#[tokio::test]
+async fn statement_timeout_times_each_execute_of_a_portal() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    client
+        .batch_execute("SET statement_timeout = '1s'")
+        .await
+        .unwrap();
+    let transaction = client.transaction().await.unwrap();
+    let portal = transaction
+        .bind("SELECT * FROM generate_series(1, 30)", &[])
+        .await
+        .unwrap();
+    let mut fetched = Vec::new();
+    for _ in 0..3 {
+        let rows = transaction.query_portal(&portal, 10).await.unwrap();
+        fetched.extend(rows.iter().map(|row| row.get::<_, i64>(0)));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    assert_eq!(fetched, (1..=30).collect::<Vec<i64>>());
+    // And one Execute that runs past the timeout is stopped.
+    let slow = transaction.bind(SLOW, &[]).await.unwrap();
+    let error = tokio::time::timeout(HANG, transaction.query_portal(&slow, 10))
+        .await
+        .expect("the timeout did not stop the Execute")
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "57014", "{error:?}");
+}
+
 /// The query of a client whose connection went away is stopped: an
 /// `INSERT … SELECT` that would run for minutes commits nothing and frees
 /// its group's writer as soon as the socket closes.

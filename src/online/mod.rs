@@ -7,8 +7,11 @@
 //! statement, owned by a dedicated thread (LMDB write transactions belong to
 //! the thread that opened them), fed batches while the offline files are
 //! written, and committed — together with the new `applied` version — only
-//! after the offline commit. Readers use LMDB read transactions and never
-//! wait for writers.
+//! after the offline commit. LMDB has one write transaction at a time, so
+//! the writer holds its first 64 MiB of rows and opens the transaction only
+//! when the statement is about to commit or has sent more than that: a
+//! small write or an idle COPY does not keep other groups' writers waiting.
+//! Readers use LMDB read transactions and never wait for writers.
 //!
 //! Row kept per key: the greatest event time; equal event times go to the
 //! later write (rows are applied in write order, and a tie replaces).
@@ -232,47 +235,31 @@ impl OnlineStore {
         let thread = std::thread::Builder::new()
             .name(format!("online-writer-{}", layout.storage_id))
             .spawn(move || {
-                let mut wtxn = match store.env.write_txn() {
-                    Ok(t) => t,
-                    Err(e) => {
-                        fail_all(&mut rx, Error::from(e));
-                        return;
-                    }
-                };
-                let mut failure: Option<Error> = None;
+                let mut writing = DeferredTxn::default();
                 while let Some(op) = rx.blocking_recv() {
                     match op {
-                        WriterOp::Batch(batch) => {
-                            if failure.is_none()
-                                && let Err(e) = apply_batch(&mut wtxn, db, &layout, &batch)
-                            {
-                                failure = Some(e);
-                            }
-                        }
+                        WriterOp::Batch(batch) => writing.add(&store, db, &layout, batch),
                         WriterOp::Check(reply) => {
-                            let _ = reply.send(match failure.take() {
-                                Some(e) => Err(e),
-                                None => Ok(()),
-                            });
+                            let _ = reply.send(writing.check(&store, db, &layout));
                         }
                         WriterOp::Commit(version, reply) => {
-                            let result = match failure.take() {
-                                Some(e) => Err(e),
-                                None => store
-                                    .applied
-                                    .put(&mut wtxn, &layout.storage_id, &version.to_le_bytes())
-                                    .map_err(Error::from)
-                                    .and_then(|()| {
-                                        crate::crash_point!("online.commit");
-                                        wtxn.commit().map_err(Error::from)
-                                    }),
-                            };
+                            let result = writing.check(&store, db, &layout).and_then(|()| {
+                                let wtxn = writing.wtxn.as_mut().expect("open after a check");
+                                store.applied.put(
+                                    wtxn,
+                                    &layout.storage_id,
+                                    &version.to_le_bytes(),
+                                )?;
+                                crate::crash_point!("online.commit");
+                                Ok(writing.wtxn.take().expect("open").commit()?)
+                            });
                             let _ = reply.send(result);
                             return;
                         }
                     }
                 }
-                // Channel closed without a commit: the transaction aborts.
+                // Channel closed without a commit: the transaction, if one
+                // was opened, aborts.
             })?;
         Ok(OnlineWriter {
             tx: Some(tx),
@@ -295,18 +282,79 @@ fn waiting_for_the_writer<T>(open: impl FnOnce() -> T) -> T {
     }
 }
 
-fn fail_all(rx: &mut mpsc::Receiver<WriterOp>, error: Error) {
-    let message = error.to_string();
-    while let Some(op) = rx.blocking_recv() {
-        match op {
-            WriterOp::Commit(_, reply) => {
-                let _ = reply.send(Err(Error::Internal(message.clone())));
+/// Rows a writer holds before it opens its LMDB write transaction. LMDB
+/// has one write transaction at a time for the whole store, so a statement
+/// that writes little — or a COPY whose client is slow or idle — should not
+/// hold it while it waits for input: its rows wait here, and the
+/// transaction opens when the statement is about to commit (or when this
+/// much has arrived, after which the statement streams into it).
+const ROWS_HELD_BEFORE_THE_TRANSACTION: usize = 64 << 20;
+
+/// A writer's transaction, opened late (see
+/// [`ROWS_HELD_BEFORE_THE_TRANSACTION`]), and the first failure of its
+/// rows, reported at the next check.
+#[derive(Default)]
+struct DeferredTxn<'env> {
+    wtxn: Option<heed::RwTxn<'env>>,
+    held: Vec<RecordBatch>,
+    held_bytes: usize,
+    failure: Option<Error>,
+}
+
+impl<'env> DeferredTxn<'env> {
+    fn add(
+        &mut self,
+        store: &'env OnlineStore,
+        db: RowsDb,
+        layout: &OnlineLayout,
+        batch: RecordBatch,
+    ) {
+        if self.failure.is_some() {
+            return;
+        }
+        if self.wtxn.is_none() {
+            self.held_bytes += batch.get_array_memory_size();
+            self.held.push(batch);
+            if self.held_bytes >= ROWS_HELD_BEFORE_THE_TRANSACTION {
+                self.open(store, db, layout);
+            }
+            return;
+        }
+        let wtxn = self.wtxn.as_mut().expect("open");
+        if let Err(e) = apply_batch(wtxn, db, layout, &batch) {
+            self.failure = Some(e);
+        }
+    }
+
+    /// Opens the transaction (waiting for other writers' to end) and
+    /// applies the rows held so far.
+    fn open(&mut self, store: &'env OnlineStore, db: RowsDb, layout: &OnlineLayout) {
+        if self.wtxn.is_some() || self.failure.is_some() {
+            return;
+        }
+        let mut wtxn = match store.env.write_txn() {
+            Ok(wtxn) => wtxn,
+            Err(e) => {
+                self.failure = Some(e.into());
                 return;
             }
-            WriterOp::Check(reply) => {
-                let _ = reply.send(Err(Error::Internal(message.clone())));
+        };
+        for batch in std::mem::take(&mut self.held) {
+            if let Err(e) = apply_batch(&mut wtxn, db, layout, &batch) {
+                self.failure = Some(e);
+                return;
             }
-            WriterOp::Batch(_) => {}
+        }
+        self.held_bytes = 0;
+        self.wtxn = Some(wtxn);
+    }
+
+    /// Whether every row so far is in the (now open) transaction.
+    fn check(&mut self, store: &'env OnlineStore, db: RowsDb, layout: &OnlineLayout) -> Result<()> {
+        self.open(store, db, layout);
+        match self.failure.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct SessionControl {
     started: AtomicBool,
     started_signal: Notify,
     key: Mutex<Option<SessionKey>>,
+    /// When the Execute running now must end (`statement_timeout`).
+    execute_deadline: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl SessionControl {
@@ -53,6 +55,20 @@ impl SessionControl {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .cancel();
+    }
+
+    pub fn set_execute_deadline(&self, deadline: Option<tokio::time::Instant>) {
+        *self
+            .execute_deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = deadline;
+    }
+
+    pub fn execute_deadline(&self) -> Option<tokio::time::Instant> {
+        *self
+            .execute_deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn client_gone(&self) {

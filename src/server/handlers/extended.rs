@@ -31,7 +31,7 @@ use super::routing::route;
 use super::service::FstoreService;
 use super::timeout;
 use crate::server::fast_path;
-use crate::server::sessions;
+use crate::server::sessions::{self, SessionControl};
 
 use crate::error::Error;
 use crate::server::errors::{INVALID_PARAMETER_VALUE, QueryContext, protocol_violation, to_pgwire};
@@ -180,6 +180,10 @@ impl ExtendedQueryHandler for FstoreService {
         let mut message = message;
         // As in PostgreSQL, zero or less means all rows.
         message.max_rows = message.max_rows.clamp(0, MAX_ROWS_PER_EXECUTE);
+        // A suspended portal's rows run against this Execute's clock.
+        if let Some(control) = client.session_extensions().get::<Arc<SessionControl>>() {
+            control.set_execute_deadline(timeout::deadline(client));
+        }
         self._on_execute(client, message).await
     }
 
@@ -211,7 +215,7 @@ impl ExtendedQueryHandler for FstoreService {
         }
         if planned.is_some() || sql.trim().is_empty() {
             let started = std::time::Instant::now();
-            let deadline = timeout::deadline(client);
+            let deadline = timeout::deadline_per_execute(client);
             let cancel = sessions::start_statement(client);
             let answer =
                 ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows);

@@ -143,7 +143,9 @@ impl SimpleQueryHandler for FstoreService {
                         Some(prefix) => explain::hide_storage_paths(response, prefix.clone()),
                         None => response,
                     })
-                    .map(|response| timeout::with_limits(response, deadline, &cancel))
+                    .map(|response| {
+                        timeout::with_limits(response, timeout::Deadline::At(deadline), &cancel)
+                    })
                     .collect::<Vec<_>>()
             });
             let outcome = match outcome {

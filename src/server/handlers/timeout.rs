@@ -4,6 +4,7 @@
 //! query's rows are computed while they are sent, so both are also put on
 //! its row stream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -14,6 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::server::errors::QUERY_CANCELED;
+use crate::server::sessions::SessionControl;
 
 /// Where datafusion-postgres's `SET statement_timeout` keeps the value, in
 /// milliseconds, in the connection's metadata.
@@ -45,11 +47,54 @@ pub(crate) fn statement_cancelled() -> PgWireError {
     )))
 }
 
+/// When a statement's rows must stop: a fixed instant (a simple-protocol
+/// statement), or the deadline of the Execute fetching them now (a
+/// portal: PostgreSQL times each Execute, so a cursor fetched slowly in
+/// parts is not cut off by its first fetch's clock).
+#[derive(Clone)]
+pub(crate) enum Deadline {
+    At(Option<Instant>),
+    OfCurrentExecute(Arc<SessionControl>),
+}
+
+impl Deadline {
+    fn current(&self) -> Option<Instant> {
+        match self {
+            Deadline::At(at) => *at,
+            Deadline::OfCurrentExecute(control) => control.execute_deadline(),
+        }
+    }
+
+    /// Resolves once the deadline passes (never, without one).
+    async fn passed(self) {
+        loop {
+            let Some(at) = self.current() else {
+                return std::future::pending().await;
+            };
+            tokio::time::sleep_until(at).await;
+            // A later Execute may have moved the deadline meanwhile.
+            if self.current().is_some_and(|at| at <= Instant::now()) {
+                return;
+            }
+        }
+    }
+}
+
+/// The deadline of a portal's rows: each Execute's own, as the handler of
+/// every Execute sets it (see [`Deadline`]), or fixed now for a connection
+/// without controls.
+pub(crate) fn deadline_per_execute<C: ClientInfo + ?Sized>(client: &C) -> Deadline {
+    match client.session_extensions().get::<Arc<SessionControl>>() {
+        Some(control) => Deadline::OfCurrentExecute(control.as_ref().clone()),
+        None => Deadline::At(deadline(client)),
+    }
+}
+
 /// `response` with its rows cut off by an error at `deadline` or when
 /// `cancel` fires.
 pub(crate) fn with_limits(
     response: Response,
-    deadline: Option<Instant>,
+    deadline: Deadline,
     cancel: &CancellationToken,
 ) -> Response {
     match response {
@@ -60,16 +105,11 @@ pub(crate) fn with_limits(
 
 fn limit_rows(
     query: QueryResponse,
-    deadline: Option<Instant>,
+    deadline: Deadline,
     cancel: CancellationToken,
 ) -> QueryResponse {
     let command_tag = query.command_tag.clone();
-    let timer = Box::pin(async move {
-        match deadline {
-            Some(deadline) => tokio::time::sleep_until(deadline).await,
-            None => std::future::pending().await,
-        }
-    });
+    let timer = Box::pin(deadline.passed());
     let rows = futures::stream::unfold(
         (query.data_rows, timer, cancel, false),
         |(mut rows, mut timer, cancel, stopped)| async move {
@@ -79,8 +119,8 @@ fn limit_rows(
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => Some((Err(statement_cancelled()), (rows, timer, cancel, true))),
-                row = rows.next() => row.map(|row| (row, (rows, timer, cancel, false))),
                 _ = &mut timer => Some((Err(statement_timed_out()), (rows, timer, cancel, true))),
+                row = rows.next() => row.map(|row| (row, (rows, timer, cancel, false))),
             }
         },
     );
