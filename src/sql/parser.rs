@@ -120,6 +120,9 @@ pub fn parse_statement(statement: &StatementText<'_>) -> Result<Parsed> {
             )?)))
         }
         Ok(_) => Ok(Parsed::HandOn(None)),
+        Err(_) if let Some(copy) = server_file_copy(statement) => Ok(Parsed::Sql(Box::new(
+            datafusion::sql::parser::Statement::Statement(Box::new(copy)),
+        ))),
         Err(e) => match e.find_root() {
             datafusion::error::DataFusionError::SQL(parser_error, _) => Ok(Parsed::HandOn(Some(
                 syntax_error(parser_error.as_ref().clone(), statement),
@@ -195,6 +198,39 @@ fn postgres_style(message: &str) -> String {
             }
         }
         _ => message.to_string(),
+    }
+}
+
+/// A Postgres `COPY` with a server file or program — `COPY t FROM 'f'`,
+/// `COPY t TO 'f' (FORMAT csv)`, `… PROGRAM 'cmd'`, also under `EXPLAIN
+/// [ANALYZE]` — that DataFusion's parser does not know, so that it is
+/// refused as a server-file access (42501) rather than as a syntax error.
+/// Its `COPY` alone is returned: it is never run, only classified.
+fn server_file_copy(
+    statement: &StatementText<'_>,
+) -> Option<datafusion::sql::sqlparser::ast::Statement> {
+    use datafusion::sql::sqlparser::ast::{CopyTarget, Statement};
+    let mentions_copy = statement
+        .tokens
+        .iter()
+        .any(|t| matches!(t, Token::Word(w) if w.value.eq_ignore_ascii_case("COPY")));
+    if !mentions_copy {
+        return None;
+    }
+    let mut parsed = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(statement.text)
+        .ok()?
+        .parse_statement()
+        .ok()?;
+    while let Statement::Explain { statement, .. } = parsed {
+        parsed = *statement;
+    }
+    match &parsed {
+        Statement::Copy {
+            target: CopyTarget::File { .. } | CopyTarget::Program { .. },
+            ..
+        } => Some(parsed),
+        _ => None,
     }
 }
 
