@@ -105,6 +105,10 @@ pub enum Error {
     /// 25P01: a savepoint command outside a transaction block.
     #[error("{0}")]
     NoActiveTransaction(String),
+    /// 57014: a statement stopped by its session's cancel or its
+    /// `statement_timeout`, before it committed anything.
+    #[error("canceling statement due to {}", if *.timed_out { "statement timeout" } else { "user request" })]
+    QueryCanceled { timed_out: bool },
     /// 25P02: a statement in a transaction block that already failed.
     #[error("current transaction is aborted, commands ignored until end of transaction block")]
     InFailedTransaction,

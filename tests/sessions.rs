@@ -96,6 +96,76 @@ async fn a_cancelled_write_leaves_no_trace() {
     assert_eq!(count(&client, "SELECT count(*) FROM online.g").await, 1);
 }
 
+/// fstore's own long statements stop too, by a cancel or by
+/// `statement_timeout`, before they commit: `CREATE FEATURE GROUP … AS
+/// SELECT` and `CREATE TABLE … AS SELECT` leave no object and no rows, and
+/// the same statement runs to its end afterwards.
+#[tokio::test]
+async fn long_fstore_statements_stop_on_cancel_and_timeout() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let endless = "SELECT value AS k FROM generate_series(1, 20000000000)";
+    let statements = [
+        format!("CREATE FEATURE GROUP c (PRIMARY KEY (k)) ONLINE AS {endless}"),
+        format!("CREATE TABLE c AS {endless}"),
+    ];
+    for statement in &statements {
+        for stop in ["cancel", "timeout"] {
+            let canceller = if stop == "cancel" {
+                client
+                    .batch_execute("SET statement_timeout = 0")
+                    .await
+                    .unwrap();
+                let cancel = client.cancel_token();
+                Some(tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    cancel.cancel_query(NoTls).await.unwrap();
+                }))
+            } else {
+                client
+                    .batch_execute("SET statement_timeout = '500ms'")
+                    .await
+                    .unwrap();
+                None
+            };
+            let error = tokio::time::timeout(HANG, client.simple_query(statement))
+                .await
+                .unwrap_or_else(|_| panic!("{stop} did not stop {statement}"))
+                .unwrap_err();
+            assert_eq!(sqlstate(&error), "57014", "{stop}: {statement}: {error:?}");
+            let reason = if stop == "cancel" {
+                "user request"
+            } else {
+                "statement timeout"
+            };
+            assert!(format!("{error:?}").contains(reason), "{error:?}");
+            if let Some(canceller) = canceller {
+                canceller.await.unwrap();
+            }
+            let missing = client.query("SELECT * FROM c", &[]).await.unwrap_err();
+            assert_eq!(sqlstate(&missing), "42P01", "{stop}: {statement}");
+        }
+    }
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
+    let finite = "SELECT value AS k FROM generate_series(1, 1000)";
+    client
+        .batch_execute(&format!(
+            "CREATE FEATURE GROUP c (PRIMARY KEY (k)) ONLINE AS {finite}"
+        ))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!("CREATE TABLE d AS {finite}"))
+        .await
+        .unwrap();
+    assert_eq!(count(&client, "SELECT count(*) FROM c").await, 1000);
+    assert_eq!(count(&client, "SELECT count(*) FROM online.c").await, 1000);
+    assert_eq!(count(&client, "SELECT count(*) FROM d").await, 1000);
+}
+
 /// A cancel stops a COPY, idle or not: its rows are dropped, what it held
 /// is released at once (a write to the same group goes ahead while the
 /// COPY's client is still silent), and its client hears 57014.

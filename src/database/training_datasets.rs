@@ -35,7 +35,6 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::{
     FunctionArg, FunctionArgExpr, TableFactor, TableFunctionArgs, Value, VisitMut, VisitorMut,
 };
-use futures::StreamExt;
 use pgwire::api::results::Tag;
 
 use super::feature_groups::{now_micros, sql_string};
@@ -278,7 +277,7 @@ impl Database {
                 .map_err(datafusion::error::DataFusionError::from)?;
             let mut rows = 0u64;
             let mut reported = 0u64;
-            while let Some(batch) = stream.next().await {
+            while let Some(batch) = crate::statement_stop::next(&mut stream).await? {
                 let batch = batch?;
                 rows += batch.num_rows() as u64;
                 writer

@@ -23,7 +23,6 @@ use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder};
-use futures::StreamExt;
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -221,7 +220,7 @@ impl OfflineTable {
     /// readers until the commit; on any error nothing is committed.
     pub async fn append(self: &Arc<Self>, mut input: SendableRecordBatchStream) -> Result<u64> {
         let mut append = self.begin_append().await?;
-        while let Some(batch) = input.next().await {
+        while let Some(batch) = crate::statement_stop::next(&mut input).await? {
             append.write(batch?).await?;
         }
         Ok(append.commit().await?.map(|(rows, _)| rows).unwrap_or(0))

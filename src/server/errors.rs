@@ -182,6 +182,7 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             i
         }
         Error::InvalidParameter(_) => info(INVALID_PARAMETER_VALUE, error.to_string()),
+        Error::QueryCanceled { .. } => info(QUERY_CANCELED, error.to_string()),
         Error::NoActiveTransaction(_) => info(NO_ACTIVE_SQL_TRANSACTION, error.to_string()),
         Error::InFailedTransaction => {
             let mut i = info(IN_FAILED_SQL_TRANSACTION, error.to_string());

@@ -18,7 +18,6 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use futures::StreamExt;
 
 use crate::catalog::FeatureGroupDef;
 use crate::error::{Error, Result};
@@ -241,7 +240,7 @@ impl Ingest for FeatureGroup {
             None => None,
         };
         let mut online_bytes = 0u64;
-        while let Some(batch) = input.next().await {
+        while let Some(batch) = crate::statement_stop::next(&mut input).await? {
             let check = |batch: &RecordBatch| match &writer {
                 Some(_) => {
                     key_size::check_key_sizes(batch, &self.layout.key_columns, &self.def.name)

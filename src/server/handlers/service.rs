@@ -71,9 +71,11 @@ impl FstoreService {
             }
             Route::Fstore(statement) => {
                 let (progress, mut messages) = tokio::sync::mpsc::unbounded_channel();
-                let running = self
-                    .database
-                    .execute_fstore_statement(&statement, Some(&progress));
+                let running = crate::statement_stop::scope(
+                    statement_stop(client),
+                    self.database
+                        .execute_fstore_statement(&statement, Some(&progress)),
+                );
                 tokio::pin!(running);
                 let outcome = loop {
                     tokio::select! {
@@ -90,7 +92,11 @@ impl FstoreService {
                 Ok(Response::Execution(outcome.tag))
             }
             Route::Ddl(statement) => {
-                let outcome = self.database.execute_ddl(&statement).await?;
+                let outcome = crate::statement_stop::scope(
+                    statement_stop(client),
+                    self.database.execute_ddl(&statement),
+                )
+                .await?;
                 for notice in outcome.notices {
                     send_notice(client, notice).await?;
                 }
@@ -192,5 +198,14 @@ impl FstoreService {
             .record(kind, started.elapsed(), rows, outcome.is_err());
         let (_, fields_and_rows) = outcome?;
         Ok(fields_and_rows)
+    }
+}
+
+/// What stops the fstore statement `client` starts now: its session's
+/// cancel and its `statement_timeout`.
+fn statement_stop<C: ClientInfo>(client: &C) -> crate::statement_stop::StatementStop {
+    crate::statement_stop::StatementStop {
+        cancel: crate::server::sessions::start_statement(client),
+        deadline: super::timeout::deadline(client),
     }
 }
