@@ -10,8 +10,8 @@
 //!
 //! | floor | modules | what lives there |
 //! | --- | --- | --- |
-//! | 0 | `config`, `crash_point`, `error`, `metrics`, `names`, `pg_types`, `statement_stop` | shared vocabulary: settings, test-only crash points, the error type, counters, names and reserved schemas, Arrow ↔ Postgres type names, what stops a long statement |
-//! | 1 | `sql`, `catalog`, `exec` | fstore's dialect (text → AST, AST rewrites; no I/O); the durable LMDB catalog and object definitions; physical operators |
+//! | 0 | `config`, `crash_point`, `error`, `metrics`, `names`, `pg_types` | shared vocabulary: settings, test-only crash points, the error type, counters, names and reserved schemas, Arrow ↔ Postgres type names |
+//! | 1 | `sql`, `catalog`, `exec`, `statement_stop` | fstore's dialect (text → AST, AST rewrites; no I/O); the durable LMDB catalog and object definitions; physical operators; what stops a long statement between batches |
 //! | 2 | `offline`, `online` | Delta tables, their providers and the ingest sink; LMDB rows (key and row formats, store, sources, providers) |
 //! | 3 | `store`, `planner`, `copy_in` | a feature group's dual write and catch-up; AS OF planning and optimizer rules; COPY formats into batches |
 //! | 4 | `database` | the composition root: session context, dispatch of our statements, one room per object kind, system tables `fs.*`, the pg_catalog overlay |
@@ -90,11 +90,11 @@ pub mod error;
 pub mod metrics;
 pub mod names;
 pub mod pg_types;
-pub mod statement_stop;
 // Floor 1
 pub mod catalog;
 pub mod exec;
 pub mod sql;
+pub mod statement_stop;
 // Floor 2
 pub mod offline;
 pub mod online;

@@ -249,3 +249,29 @@ async fn psql_meta_commands_browse_feature_groups_views_and_datasets() {
     );
     assert!(out.lines().any(|l| l.trim() == "4"), "{out}");
 }
+
+/// One server version everywhere a client reads one (issue 14): the
+/// start-up parameter psql and drivers pick protocol features by, `SHOW
+/// server_version` and `version()` agree, and psql sees no major-version
+/// mismatch (pgwire's default said 16.6-pgwire-…).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_version_is_the_same_everywhere() {
+    let server = TestServer::start().await;
+    let (out, err, ok) = psql_commands(
+        &server,
+        &[
+            r"\echo :SERVER_VERSION_NAME :SERVER_VERSION_NUM",
+            "SHOW server_version",
+            "SELECT version()",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(!err.contains("major version"), "psql warned: {err}");
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "15.0 150000", "{out}");
+    assert!(lines.contains(&"15.0"), "SHOW server_version: {out}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("PostgreSQL 15.0 ")),
+        "version(): {out}"
+    );
+}

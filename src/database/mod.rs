@@ -45,6 +45,11 @@ use crate::offline::{OfflineTable, OfflineTableProvider};
 use crate::online::OnlineStore;
 use crate::store::FeatureGroup;
 
+/// The PostgreSQL version fstore answers as, everywhere a client reads one:
+/// the `server_version` start-up parameter, `SHOW server_version` and
+/// `version()` (whose text must start with the same number).
+pub const POSTGRES_VERSION: &str = "15.0";
+
 /// What `SELECT version()` answers. Drivers parse the leading
 /// "PostgreSQL <major>.<minor>" to pick their protocol features.
 pub const SERVER_VERSION: &str = concat!(

@@ -27,7 +27,7 @@ pub const SERVER_SETTINGS: &[(&str, &str)] = &[
     ("max_identifier_length", "63"),
     ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
-    ("server_version", "15.0"),
+    ("server_version", crate::database::POSTGRES_VERSION),
     ("server_version_num", "150000"),
     ("standard_conforming_strings", "on"),
     ("statement_timeout", "0"),

@@ -7,11 +7,15 @@ use async_trait::async_trait;
 use datafusion_postgres::DfSessionService;
 use futures::Sink;
 use pgwire::api::auth::StartupHandler;
-use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::auth::{
+    DefaultServerParameterProvider, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{ClientInfo, PgWireServerHandlers};
+use pgwire::api::{PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
@@ -117,19 +121,34 @@ pub struct FstoreStartup {
     control: Arc<SessionControl>,
 }
 
+/// pgwire's no-authentication start-up, with fstore's parameters: its
+/// default says `server_version` 16.6-pgwire-…, which disagrees with
+/// `version()` and makes psql warn of a major-version mismatch.
 #[async_trait]
-impl NoopStartupHandler for FstoreStartup {
-    async fn post_startup<C>(
+impl StartupHandler for FstoreStartup {
+    async fn on_startup<C>(
         &self,
         client: &mut C,
-        _message: PgWireFrontendMessage,
+        message: PgWireFrontendMessage,
     ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let PgWireFrontendMessage::Startup(startup) = &message else {
+            return Ok(());
+        };
+        protocol_negotiation(client, startup).await?;
+        save_startup_parameters_to_metadata(client, startup);
+        // One counter for the server: each connection its own process id.
+        static PIDS: std::sync::LazyLock<RandomPidSecretKeyGenerator> =
+            std::sync::LazyLock::new(RandomPidSecretKeyGenerator::default);
+        let (pid, secret_key) = PIDS.generate(client);
+        client.set_pid_and_secret_key(pid, secret_key);
         self.sessions.started(client, &self.control);
-        Ok(())
+        let mut parameters = DefaultServerParameterProvider::default();
+        parameters.server_version = crate::database::POSTGRES_VERSION.to_string();
+        finish_authentication(client, &parameters).await
     }
 }
