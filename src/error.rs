@@ -109,6 +109,13 @@ pub enum Error {
     /// `statement_timeout`, before it committed anything.
     #[error("canceling statement due to {}", if *.timed_out { "statement timeout" } else { "user request" })]
     QueryCanceled { timed_out: bool },
+    /// 26000: `DEALLOCATE` of a prepared statement the session does not
+    /// have.
+    #[error("prepared statement \"{0}\" does not exist")]
+    UndefinedPreparedStatement(String),
+    /// 25001: a statement that cannot run inside a transaction block.
+    #[error("{0} cannot run inside a transaction block")]
+    ActiveTransaction(&'static str),
     /// 25P02: a statement in a transaction block that already failed.
     #[error("current transaction is aborted, commands ignored until end of transaction block")]
     InFailedTransaction,

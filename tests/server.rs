@@ -385,3 +385,68 @@ async fn graceful_shutdown_closes_connections_and_keeps_committed_data() {
         .get(0);
     assert_eq!(count, 2);
 }
+
+/// `DEALLOCATE [PREPARE] name | ALL` and `DISCARD ALL | PLANS | SEQUENCES |
+/// TEMP`, as drivers and pools send them to reset a connection (issue 14:
+/// psycopg 3's `DEALLOCATE ALL` failed with "Prepared statement 'all' does
+/// not exist"): PostgreSQL's tags in both protocols, and the prepared
+/// statements are gone afterwards.
+#[tokio::test]
+async fn deallocate_and_discard_reset_a_connection() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let prepared = client.prepare("SELECT 1::bigint").await.unwrap();
+    let other = client.prepare("SELECT 2::bigint").await.unwrap();
+    assert_eq!(
+        client
+            .query_one(&prepared, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        1
+    );
+    let tag = |messages: Vec<tokio_postgres::SimpleQueryMessage>| {
+        messages.into_iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::CommandComplete(rows) => Some(rows),
+            _ => None,
+        })
+    };
+    // tokio-postgres names its statements s0, s1, …: this one by name.
+    assert!(tag(client.simple_query("DEALLOCATE PREPARE s0").await.unwrap()).is_some());
+    let gone = client.query(&prepared, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&gone), "26000", "{gone:?}");
+    assert_eq!(
+        client
+            .query_one(&other, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        2
+    );
+    client.simple_query("DEALLOCATE ALL").await.unwrap();
+    let gone = client.query(&other, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&gone), "26000", "{gone:?}");
+    // The extended protocol, and DISCARD: the connection goes on.
+    for statement in [
+        "DEALLOCATE ALL",
+        "DISCARD ALL",
+        "DISCARD PLANS",
+        "DISCARD TEMP",
+    ] {
+        client.execute(statement, &[]).await.unwrap();
+        client.simple_query(statement).await.unwrap();
+    }
+    client.batch_execute("BEGIN").await.unwrap();
+    let refused = client.simple_query("DISCARD ALL").await.unwrap_err();
+    assert_eq!(sqlstate(&refused), "25001", "{refused:?}");
+    client.batch_execute("ROLLBACK").await.unwrap();
+    let fresh = client.prepare("SELECT 3::bigint").await.unwrap();
+    assert_eq!(
+        client
+            .query_one(&fresh, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        3
+    );
+}

@@ -48,6 +48,8 @@ pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
 pub const IO_ERROR: &str = "58030";
 pub const UNDEFINED_OBJECT: &str = "42704";
 pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
+pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
 pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
 pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 pub const INTERNAL_ERROR: &str = "XX000";
@@ -184,6 +186,8 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
         Error::InvalidParameter(_) => info(INVALID_PARAMETER_VALUE, error.to_string()),
         Error::QueryCanceled { .. } => info(QUERY_CANCELED, error.to_string()),
         Error::NoActiveTransaction(_) => info(NO_ACTIVE_SQL_TRANSACTION, error.to_string()),
+        Error::ActiveTransaction(_) => info(ACTIVE_SQL_TRANSACTION, error.to_string()),
+        Error::UndefinedPreparedStatement(_) => info(INVALID_SQL_STATEMENT_NAME, error.to_string()),
         Error::InFailedTransaction => {
             let mut i = info(IN_FAILED_SQL_TRANSACTION, error.to_string());
             i.hint = Some("ROLLBACK, or ROLLBACK TO SAVEPOINT, ends the failed part.".into());

@@ -32,6 +32,9 @@ pub struct SessionControl {
     started: AtomicBool,
     started_signal: Notify,
     key: Mutex<Option<SessionKey>>,
+    /// Names of the session's protocol-level prepared statements, for
+    /// `DEALLOCATE ALL` (pgwire's store cannot list them).
+    prepared: Mutex<std::collections::BTreeSet<String>>,
     /// When the Execute running now must end (`statement_timeout`).
     execute_deadline: Mutex<Option<tokio::time::Instant>>,
 }
@@ -69,6 +72,20 @@ impl SessionControl {
             .execute_deadline
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn remember_prepared(&self, name: &str) {
+        self.prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned());
+    }
+
+    /// The names remembered so far, forgotten.
+    pub fn take_prepared(&self) -> Vec<String> {
+        std::mem::take(&mut *self.prepared.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .collect()
     }
 
     pub fn client_gone(&self) {

@@ -73,6 +73,33 @@ def psycopg_transactions():
         conn.rollback()
 
 
+def psycopg_long_lived_connection():
+    """psycopg 3 sends DEALLOCATE ALL after rolling back prepared statements
+    and after a schema change; the connection goes on (issue 14)."""
+    with psycopg.connect(dsn) as conn:
+        for i in range(3):
+            row = conn.execute(
+                "SELECT count(*) FROM logins WHERE account_id > %s", (i,), prepare=True
+            ).fetchone()
+            assert row is not None
+        conn.rollback()  # psycopg deallocates at the next command
+        assert conn.execute("SELECT 1", prepare=True).fetchone()[0] == 1
+        conn.rollback()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(6):  # prepared after prepare_threshold (5) runs
+            conn.execute("SELECT count(*) FROM logins").fetchone()
+        conn.execute("CREATE TABLE scratch (x INT)")
+        conn.execute("DROP TABLE scratch")  # a schema change: DEALLOCATE ALL
+        for _ in range(6):
+            assert conn.execute("SELECT count(*) FROM logins").fetchone()[0] >= 1
+    # A pool's reset, on a connection that prepares nothing by itself (as
+    # in PostgreSQL, statements psycopg prepared would be gone under it).
+    with psycopg.connect(dsn, autocommit=True, prepare_threshold=None) as conn:
+        assert conn.execute("DEALLOCATE ALL").statusmessage == "DEALLOCATE ALL"
+        assert conn.execute("DISCARD ALL").statusmessage == "DISCARD ALL"
+        assert conn.execute("SELECT count(*) FROM logins").fetchone()[0] >= 1
+
+
 async def asyncpg_client():
     conn = await asyncpg.connect(host="127.0.0.1", port=port, user="drivers", database="fstore")
     try:
@@ -183,6 +210,7 @@ def subquery_parameters():
 
 setup()
 psycopg_transactions()
+psycopg_long_lived_connection()
 asyncio.run(asyncpg_client())
 subquery_parameters()
 sqlalchemy_and_pandas()

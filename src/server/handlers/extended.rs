@@ -17,11 +17,12 @@ use pgwire::messages::PgWireBackendMessage;
 
 use crate::metrics::QueryKind;
 use pgwire::api::portal::PortalExecutionState;
+use pgwire::api::stmt::StoredStatement;
 use pgwire::api::store::Entry;
 use pgwire::api::{DEFAULT_NAME, PgWireConnectionState};
 use pgwire::messages::data::RowDescription;
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Describe, Execute, TARGET_TYPE_BYTE_PORTAL,
+    Bind, BindComplete, Describe, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
 };
 
 use super::explain;
@@ -29,6 +30,7 @@ use super::parse::FstoreParser;
 use super::parse::PreparedStatement;
 use super::routing::route;
 use super::service::FstoreService;
+use super::session_reset;
 use super::timeout;
 use crate::server::fast_path;
 use crate::server::sessions::{self, SessionControl};
@@ -92,6 +94,31 @@ impl ExtendedQueryHandler for FstoreService {
         }
         client
             .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// pgwire's Parse, remembering the statement's name for `DEALLOCATE
+    /// ALL` (see `session_reset`).
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME).to_owned();
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        if name != DEFAULT_NAME
+            && let Some(control) = client.session_extensions().get::<Arc<SessionControl>>()
+        {
+            control.remember_prepared(&name);
+        }
+        client
+            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
             .await?;
         Ok(())
     }
@@ -212,6 +239,16 @@ impl ExtendedQueryHandler for FstoreService {
             return self
                 .run_lookup(client, lookup, &bound, &portal.result_column_format)
                 .map_err(|e| to_pgwire(e, None));
+        }
+        // DataFusion plans DEALLOCATE for its own PREPAREs: ours first.
+        if session_reset::may_be(sql)
+            && let [statement] = split_statements(sql)
+                .map_err(|e| to_pgwire(e, None))?
+                .as_slice()
+            && let Some(reset) =
+                session_reset::apply(client, &statement.tokens).map_err(|e| to_pgwire(e, None))?
+        {
+            return Ok(reset);
         }
         if planned.is_some() || sql.trim().is_empty() {
             let started = std::time::Instant::now();

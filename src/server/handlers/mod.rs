@@ -20,6 +20,7 @@ mod planned;
 mod routing;
 mod service;
 mod session_options;
+mod session_reset;
 mod simple;
 mod timeout;
 mod wiring;

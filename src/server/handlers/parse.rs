@@ -16,6 +16,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 
 use super::planned::TreePlanner;
 use super::routing::{HandOn, Route, route};
+use super::session_reset;
 use crate::server::fast_path;
 
 use crate::database::Database;
@@ -68,6 +69,9 @@ impl QueryParser for FstoreParser {
                     query: statement.text,
                     char_offset: statement.char_offset,
                 };
+                if session_reset::recognizes(&statement.tokens) {
+                    return Ok(Some((sql.to_string(), None)));
+                }
                 match route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))? {
                     Route::HandOn(HandOn::Tree(tree)) => {
                         let (tree, plan) = self.planner.plan(client, *tree).await.map_err(|e| {

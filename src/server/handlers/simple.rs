@@ -22,6 +22,7 @@ use super::explain;
 use super::notices::{Severity, send_message};
 use super::routing::{HandOn, Route, route};
 use super::service::FstoreService;
+use super::session_reset;
 use super::timeout;
 use crate::server::fast_path;
 use crate::server::sessions;
@@ -100,6 +101,11 @@ impl SimpleQueryHandler for FstoreService {
             let cancel = sessions::start_statement(client);
             let mut kind = QueryKind::Statement;
             let outcome = async {
+                if let Some(reset) = session_reset::apply(client, &statement.tokens)
+                    .map_err(|e| to_pgwire(e, Some(&context)))?
+                {
+                    return Ok(vec![reset]);
+                }
                 let routed =
                     route(&self.database, statement).map_err(|e| to_pgwire(e, Some(&context)))?;
                 if !matches!(routed, Route::Transaction(_)) {
