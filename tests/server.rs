@@ -436,6 +436,19 @@ async fn deallocate_and_discard_reset_a_connection() {
         client.execute(statement, &[]).await.unwrap();
         client.simple_query(statement).await.unwrap();
     }
+    // DISCARD ALL forgets the session's DataFusion options too.
+    client
+        .batch_execute("SET datafusion.execution.batch_size = 7")
+        .await
+        .unwrap();
+    client.batch_execute("DISCARD ALL").await.unwrap();
+    let batch_size = simple_rows(
+        client
+            .simple_query("SHOW datafusion.execution.batch_size")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(batch_size[0].last().unwrap().as_deref(), Some("8192"));
     client.batch_execute("BEGIN").await.unwrap();
     let refused = client.simple_query("DISCARD ALL").await.unwrap_err();
     assert_eq!(sqlstate(&refused), "25001", "{refused:?}");

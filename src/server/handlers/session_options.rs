@@ -83,6 +83,13 @@ impl SessionOptions {
     }
 }
 
+/// Forgets every option `client`'s session set (`DISCARD ALL`).
+pub(crate) fn reset_all<C: ClientInfo + ?Sized>(client: &C) {
+    if let Some(options) = SessionOptions::of(client) {
+        options.lock().clear();
+    }
+}
+
 /// The state `client`'s queries are planned and run with: the server's,
 /// with the options the session set.
 pub(crate) fn session_state<C: ClientInfo + ?Sized>(

@@ -3,7 +3,8 @@
 //! sends `DEALLOCATE ALL` after a rollback or a schema change; pools send
 //! `DISCARD ALL` when a connection is returned). As in PostgreSQL,
 //! `DEALLOCATE` drops protocol-level prepared statements, the ones a
-//! driver made with Parse.
+//! driver made with Parse. `DISCARD ALL` also forgets the session's
+//! `SET datafusion.…` options (not yet its other `SET` parameters).
 
 use datafusion::sql::sqlparser::tokenizer::Token;
 use pgwire::api::results::{Response, Tag};
@@ -125,6 +126,7 @@ where
             }
             deallocate_all();
             store.clear_portals();
+            super::session_options::reset_all(client);
             "DISCARD ALL"
         }
         Reset::DiscardNothing(tag) => tag,
