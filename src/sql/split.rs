@@ -126,8 +126,9 @@ pub fn nesting_estimate<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usiz
 pub const MAX_CALL_NESTING: usize = 10;
 
 /// How deeply function calls (a word, then an opening parenthesis, `NOT (`
-/// included: an error inside `NOT (a OR NOT (a OR …` backtracks the same
-/// way) and parenthesised lists (a comma directly inside) nest.
+/// and `IN (` included: an error inside `NOT (a OR NOT (a OR …` or `IN (
+/// IN ( …` backtracks the same way) and parenthesised lists (a comma
+/// directly inside) nest.
 pub fn call_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usize {
     use datafusion::sql::sqlparser::keywords::Keyword;
     let not_a_call = |word: &datafusion::sql::sqlparser::tokenizer::Word| {
@@ -136,7 +137,6 @@ pub fn call_nesting<'t>(tokens: impl IntoIterator<Item = &'t Token>) -> usize {
                 word.keyword,
                 Keyword::AND
                     | Keyword::OR
-                    | Keyword::IN
                     | Keyword::VALUES
                     | Keyword::AS
                     | Keyword::ON
