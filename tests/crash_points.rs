@@ -9,18 +9,7 @@
 mod common;
 
 use common::count;
-use common::process::ServerProcess as Server;
-
-const CREATE_GROUP: &str = "CREATE FEATURE GROUP g (k BIGINT NOT NULL, v INT, \
-     t TIMESTAMP NOT NULL, PRIMARY KEY (k), EVENT TIME (t)) ONLINE";
-
-/// Rows 1..=n as `(k, v, t)` VALUES.
-fn rows(from: i64, to: i64) -> String {
-    (from..=to)
-        .map(|k| format!("({k}, {}, '2026-01-01 00:00:{:02}')", k * 10, k % 60))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use common::process::{CREATE_GROUP, ServerProcess as Server, create_group_with_rows, rows};
 
 /// SPEC §3 invariant 3: online equals the latest offline row per key
 /// (keys are written once here).
@@ -43,11 +32,7 @@ async fn assert_online_matches_offline(client: &tokio_postgres::Client, context:
 async fn group_with_rows(server: &mut Server, point: &str) -> tokio_postgres::Client {
     server.start(None);
     let client = server.connect().await.unwrap();
-    client.batch_execute(CREATE_GROUP).await.unwrap();
-    client
-        .batch_execute(&format!("INSERT INTO g VALUES {}", rows(1, 5)))
-        .await
-        .unwrap();
+    create_group_with_rows(&client).await;
     server.stop();
     server.start(Some(point));
     server.connect().await.unwrap()

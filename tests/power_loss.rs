@@ -16,21 +16,11 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use common::process::ServerProcess;
-
-const CREATE_GROUP: &str = "CREATE FEATURE GROUP g (k BIGINT NOT NULL, v INT, \
-     t TIMESTAMP NOT NULL, PRIMARY KEY (k), EVENT TIME (t)) ONLINE";
+use common::process::{ServerProcess, create_group_with_rows, rows};
 
 /// LMDB environments under the data directory: their files are LMDB's to
 /// sync.
 const LMDB_DIRS: [&str; 2] = ["catalog", "online"];
-
-fn rows(from: i64, to: i64) -> String {
-    (from..=to)
-        .map(|k| format!("({k}, {}, '2026-01-01 00:00:{:02}')", k * 10, k % 60))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// A server whose every sync is journaled.
 fn journaled_server() -> ServerProcess {
@@ -169,11 +159,7 @@ async fn check_invariants(
 async fn acknowledged_writes(server: &mut ServerProcess, fault: Option<&str>) {
     server.start(fault);
     let client = server.connect().await.unwrap();
-    client.batch_execute(CREATE_GROUP).await.unwrap();
-    client
-        .batch_execute(&format!("INSERT INTO g VALUES {}", rows(1, 5)))
-        .await
-        .unwrap();
+    create_group_with_rows(&client).await;
     let sink = client
         .copy_in::<_, bytes::Bytes>("COPY g FROM STDIN")
         .await
@@ -225,11 +211,7 @@ async fn power_loss_at(point: &str, committed: bool) {
     let mut server = journaled_server();
     server.start(None);
     let client = server.connect().await.unwrap();
-    client.batch_execute(CREATE_GROUP).await.unwrap();
-    client
-        .batch_execute(&format!("INSERT INTO g VALUES {}", rows(1, 5)))
-        .await
-        .unwrap();
+    create_group_with_rows(&client).await;
     server.stop();
     server.start(Some(point));
     let client = server.connect().await.unwrap();

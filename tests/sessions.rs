@@ -166,14 +166,10 @@ async fn long_fstore_statements_stop_on_cancel_and_timeout() {
     assert_eq!(count(&client, "SELECT count(*) FROM d").await, 1000);
 }
 
-/// A cancel stops a COPY, idle or not: its rows are dropped, what it held
-/// is released at once (a write to the same group goes ahead while the
-/// COPY's client is still silent), and its client hears 57014.
-#[tokio::test]
-async fn a_cancelled_copy_commits_nothing_and_holds_nothing() {
-    let server = TestServer::start().await;
-    let client = server.connect().await;
-    create_online_group(&client, "g").await;
+/// A COPY into `g` that has sent rows 1 and 2 and then goes quiet.
+async fn quiet_copy_into_g(
+    client: &tokio_postgres::Client,
+) -> std::pin::Pin<Box<tokio_postgres::CopyInSink<bytes::Bytes>>> {
     let sink = client
         .copy_in::<_, bytes::Bytes>("COPY g FROM STDIN")
         .await
@@ -182,6 +178,18 @@ async fn a_cancelled_copy_commits_nothing_and_holds_nothing() {
     sink.send(bytes::Bytes::from("1\t1\n2\t2\n")).await.unwrap();
     sink.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
+    sink
+}
+
+/// A cancel stops a COPY, idle or not: its rows are dropped, what it held
+/// is released at once (a write to the same group goes ahead while the
+/// COPY's client is still silent), and its client hears 57014.
+#[tokio::test]
+async fn a_cancelled_copy_commits_nothing_and_holds_nothing() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    create_online_group(&client, "g").await;
+    let mut sink = quiet_copy_into_g(&client).await;
     client.cancel_token().cancel_query(NoTls).await.unwrap();
     let other = server.connect().await;
     tokio::time::timeout(HANG, other.batch_execute("INSERT INTO g VALUES (3, 3)"))
@@ -205,14 +213,7 @@ async fn an_idle_copy_holds_nothing_other_writers_need() {
     let client = server.connect().await;
     create_online_group(&client, "g").await;
     create_online_group(&client, "h").await;
-    let sink = client
-        .copy_in::<_, bytes::Bytes>("COPY g FROM STDIN")
-        .await
-        .unwrap();
-    let mut sink = Box::pin(sink);
-    sink.send(bytes::Bytes::from("1\t1\n2\t2\n")).await.unwrap();
-    sink.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut sink = quiet_copy_into_g(&client).await;
     let other = server.connect().await;
     for statement in [
         "INSERT INTO h VALUES (1, 10)",

@@ -10,6 +10,27 @@ use std::time::{Duration, Instant};
 /// The exit status `crash_point!` dies with.
 pub const CRASHED: i32 = 86;
 
+/// The group the crash tests write: a key, a value, an event time.
+pub const CREATE_GROUP: &str = "CREATE FEATURE GROUP g (k BIGINT NOT NULL, v INT, \
+     t TIMESTAMP NOT NULL, PRIMARY KEY (k), EVENT TIME (t)) ONLINE";
+
+/// Rows `from..=to` of [`CREATE_GROUP`] as `(k, v, t)` VALUES.
+pub fn rows(from: i64, to: i64) -> String {
+    (from..=to)
+        .map(|k| format!("({k}, {}, '2026-01-01 00:00:{:02}')", k * 10, k % 60))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Creates [`CREATE_GROUP`] with rows 1..=5, acknowledged.
+pub async fn create_group_with_rows(client: &tokio_postgres::Client) {
+    client.batch_execute(CREATE_GROUP).await.unwrap();
+    client
+        .batch_execute(&format!("INSERT INTO g VALUES {}", rows(1, 5)))
+        .await
+        .unwrap();
+}
+
 pub struct ServerProcess {
     pub dir: tempfile::TempDir,
     /// The data directory the next start uses (`<dir>/data` at first).
