@@ -211,6 +211,12 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
     session_config
         .options_mut()
         .set("datafusion.sql_parser.dialect", "PostgreSQL")?;
+    // `now()` and `current_timestamp` are timestamptz in PostgreSQL; with a
+    // session time zone DataFusion types them so (times without a zone stay
+    // without one).
+    session_config
+        .options_mut()
+        .set("datafusion.execution.time_zone", "+00:00")?;
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(config.memory_limit_bytes, 1.0)
         .build_arc()?;

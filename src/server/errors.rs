@@ -29,6 +29,9 @@ pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
 pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
 pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
 pub const DIVISION_BY_ZERO: &str = "22012";
+pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
+pub const INVALID_DATETIME_FORMAT: &str = "22007";
+pub const GROUPING_ERROR: &str = "42803";
 pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
 pub const NAME_TOO_LONG: &str = "42622";
 pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
@@ -301,9 +304,7 @@ pub fn datafusion_error_info(
         },
         DataFusionError::ArrowError(arrow_error, _) => match arrow_error.as_ref() {
             ArrowError::DivideByZero => info(DIVISION_BY_ZERO, "division by zero"),
-            ArrowError::CastError(m) | ArrowError::ParseError(m) => {
-                info(INVALID_TEXT_REPRESENTATION, m.clone())
-            }
+            ArrowError::CastError(m) | ArrowError::ParseError(m) => cast_error_info(m),
             ArrowError::InvalidArgumentError(m)
                 if m.contains("is declared as non-nullable but contains null values") =>
             {
@@ -322,6 +323,8 @@ pub fn datafusion_error_info(
                     Some(df) => datafusion_error_info(df, context),
                     None => info(IO_ERROR, format!("offline store: {delta}")),
                 }
+            } else if inner.to_string().contains("CastError(") {
+                info(INVALID_TEXT_REPRESENTATION, inner.to_string())
             } else {
                 info(INTERNAL_ERROR, inner.to_string())
             }
@@ -330,10 +333,45 @@ pub fn datafusion_error_info(
         DataFusionError::Execution(message) => execution_error_info(message),
         DataFusionError::Internal(message) => info(INTERNAL_ERROR, message.clone()),
         DataFusionError::IoError(e) => info(IO_ERROR, e.to_string()),
+        // A cast that fails inside a scan (a filter pushed into the
+        // Parquet reader) arrives wrapped in the reader's error.
+        other if other.to_string().contains("CastError(") => info(
+            INVALID_TEXT_REPRESENTATION,
+            strip_category(&other.to_string()).to_string(),
+        ),
         other => info(
             INTERNAL_ERROR,
             strip_category(&other.to_string()).to_string(),
         ),
+    }
+}
+
+/// A text that is no value of the target type is 22P02, but PostgreSQL
+/// tells a date or time with a field out of range (`2024-13-01`, 22008)
+/// from one that is no date at all (`abc`, 22007).
+fn cast_error_info(message: &str) -> ErrorInfo {
+    let to_time = ["Date32", "Date64", "Timestamp", "Time32", "Time64"]
+        .iter()
+        .any(|t| message.contains(&format!("to value of {t}")));
+    let value = message.split('\'').nth(1).unwrap_or_default();
+    if !to_time {
+        return info(INVALID_TEXT_REPRESENTATION, message.to_string());
+    }
+    let looks_like_a_date = !value.is_empty()
+        && value.starts_with(|c: char| c.is_ascii_digit())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_digit() || "-:. T+".contains(c));
+    if looks_like_a_date {
+        info(
+            DATETIME_FIELD_OVERFLOW,
+            format!("date/time field value out of range: \"{value}\""),
+        )
+    } else {
+        info(
+            INVALID_DATETIME_FORMAT,
+            format!("invalid input syntax for type date or time: \"{value}\""),
+        )
     }
 }
 
@@ -373,6 +411,11 @@ fn plan_error_info(message: &str) -> ErrorInfo {
         let mut i = info(UNDEFINED_FUNCTION, message.to_string());
         i.hint = Some("No function matches the given name and argument types.".into());
         return i;
+    }
+    if lower.contains("must appear in the group by clause")
+        || lower.contains("must be in group by or an aggregate")
+    {
+        return info(GROUPING_ERROR, message.to_string());
     }
     if lower.contains("cannot be cast")
         || lower.contains("cannot coerce")

@@ -3,6 +3,7 @@
 
 pub mod asof;
 pub mod ast;
+pub mod column_names;
 pub mod feature_views;
 pub mod identifiers;
 pub mod parser;

@@ -306,6 +306,17 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
             })
         }),
     ));
+    // pg_typeof(any): the argument's type as PostgreSQL names it
+    // (`integer`, `timestamp with time zone`).
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "pg_typeof",
+        Signature::any(1, Volatility::Immutable),
+        DataType::Utf8,
+        Arc::new(|args: &[ColumnarValue]| {
+            let name = crate::pg_types::postgres_type_name(&args[0].data_type());
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
+        }),
+    )));
     // Columns carry no comments in fstore.
     udfs.push(create_udf(
         "col_description",

@@ -26,6 +26,7 @@ use pgwire::messages::extendedquery::{
 };
 
 use super::explain;
+use super::output;
 use super::parse::FstoreParser;
 use super::parse::PreparedStatement;
 use super::routing::route;
@@ -38,6 +39,7 @@ use crate::server::sessions::{self, SessionControl};
 use crate::error::Error;
 use crate::server::errors::{INVALID_PARAMETER_VALUE, QueryContext, protocol_violation, to_pgwire};
 use crate::server::transactions;
+use crate::sql::column_names::postgres_column_names;
 use crate::sql::split_statements;
 use pgwire::messages::response::TransactionStatus;
 
@@ -264,6 +266,14 @@ impl ExtendedQueryHandler for FstoreService {
                     Some(prefix) => explain::hide_storage_paths(response, prefix),
                     None => response,
                 })
+                .map(|response| match planned {
+                    Some((tree, _)) => match postgres_column_names(tree) {
+                        Some(names) => output::with_postgres_names(response, &names),
+                        None => response,
+                    },
+                    None => response,
+                })
+                .map(output::with_postgres_text)
                 .map(|response| timeout::with_limits(response, deadline, &cancel));
             self.database.metrics().record(
                 QueryKind::Query,

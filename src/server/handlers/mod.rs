@@ -15,6 +15,7 @@ mod copy;
 mod explain;
 mod extended;
 mod notices;
+mod output;
 mod parse;
 mod planned;
 mod routing;

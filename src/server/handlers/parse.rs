@@ -14,10 +14,12 @@ use pgwire::api::stmt::QueryParser;
 use pgwire::api::{ClientInfo, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 
+use super::output::renamed_fields;
 use super::planned::TreePlanner;
 use super::routing::{HandOn, Route, route};
 use super::session_reset;
 use crate::server::fast_path;
+use crate::sql::column_names::postgres_column_names;
 
 use crate::database::Database;
 use crate::error::Error;
@@ -126,6 +128,13 @@ impl QueryParser for FstoreParser {
                 .fields(column_format.unwrap_or(&Format::UnifiedText))
                 .map(|fields| fields.as_ref().clone());
         }
-        self.inner.get_result_schema(statement, column_format)
+        let fields = self.inner.get_result_schema(statement, column_format)?;
+        Ok(match statement {
+            (_, Some((tree, _))) => match postgres_column_names(tree) {
+                Some(names) => renamed_fields(&fields, &names),
+                None => fields,
+            },
+            _ => fields,
+        })
     }
 }

@@ -22,8 +22,10 @@ use pgwire::api::results::Response;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::types::format::FormatOptions;
 
+use super::output::with_postgres_names;
 use super::session_options::session_state;
 use super::timeout::{statement_timed_out, statement_timeout};
+use crate::sql::column_names::postgres_column_names;
 
 pub(crate) struct TreePlanner {
     session: Arc<SessionContext>,
@@ -61,6 +63,7 @@ impl TreePlanner {
     ) -> PgWireResult<Response> {
         let api_error = |e: DataFusionError| PgWireError::ApiError(Box::new(e));
         let tree = self.compatibility.rewrite(tree);
+        let names = postgres_column_names(&tree);
         let state = session_state(client, &self.session);
         let running = async {
             let plan = plan_rewritten(&state, tree).await?;
@@ -75,7 +78,11 @@ impl TreePlanner {
         .map_err(api_error)?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let response = encode_dataframe(frame, &Format::UnifiedText, Some(options)).await?;
-        Ok(Response::Query(response))
+        let response = Response::Query(response);
+        Ok(match names {
+            Some(names) => with_postgres_names(response, &names),
+            None => response,
+        })
     }
 }
 
@@ -83,7 +90,56 @@ async fn plan_rewritten(
     state: &SessionState,
     tree: SqlStatement,
 ) -> Result<LogicalPlan, DataFusionError> {
-    state
+    let plan = state
         .statement_to_plan(DfStatement::Statement(Box::new(tree)))
-        .await
+        .await?;
+    with_postgres_result_types(plan)
+}
+
+/// A query's result columns in types PostgreSQL would answer with:
+/// DataFusion's unsigned integers (`row_number()`, `cardinality`, …), which
+/// arrow-pg sends as `numeric`, become `bigint`; an untyped `NULL` column
+/// (sent as `unknown`) becomes `text`, as PostgreSQL resolves it.
+fn with_postgres_result_types(plan: LogicalPlan) -> Result<LogicalPlan, DataFusionError> {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{LogicalPlanBuilder, cast, col};
+    let is_query = !matches!(
+        plan,
+        LogicalPlan::Dml(_)
+            | LogicalPlan::Ddl(_)
+            | LogicalPlan::Explain(_)
+            | LogicalPlan::Analyze(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::DescribeTable(_)
+    );
+    let postgres_type = |data_type: &DataType| match data_type {
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            Some(DataType::Int64)
+        }
+        DataType::Null => Some(DataType::Utf8),
+        _ => None,
+    };
+    let needs_casts = plan
+        .schema()
+        .fields()
+        .iter()
+        .any(|field| postgres_type(field.data_type()).is_some());
+    if !is_query || !needs_casts {
+        return Ok(plan);
+    }
+    let columns: Vec<_> = plan
+        .schema()
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = col(datafusion::common::Column::from((qualifier, field)));
+            match postgres_type(field.data_type()) {
+                Some(target) => {
+                    cast(column, target).alias_qualified(qualifier.cloned(), field.name())
+                }
+                None => column,
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(columns)?.build()
 }

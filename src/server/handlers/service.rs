@@ -196,8 +196,9 @@ impl FstoreService {
         self.database
             .metrics()
             .record(kind, started.elapsed(), rows, outcome.is_err());
-        let (_, fields_and_rows) = outcome?;
-        Ok(fields_and_rows)
+        let (_, (fields, rows)) = outcome?;
+        let rows = super::output::with_postgres_text_rows(&fields, rows);
+        Ok((fields, rows))
     }
 }
 

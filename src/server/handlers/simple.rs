@@ -20,6 +20,7 @@ use pgwire::messages::simplequery::Query;
 
 use super::explain;
 use super::notices::{Severity, send_message};
+use super::output;
 use super::routing::{HandOn, Route, route};
 use super::service::FstoreService;
 use super::session_reset;
@@ -123,10 +124,18 @@ impl SimpleQueryHandler for FstoreService {
                             HandOn::Text(text) => (text.into(), None),
                             HandOn::AsWritten { syntax } => (statement.text.into(), syntax),
                         };
+                        let names = output::column_names_of_text(&text);
                         let answer =
                             SimpleQueryHandler::do_query(self.inner.as_ref(), client, &text);
                         timeout::cancellable(answer, &cancel)
                             .await
+                            .map(|responses| match names {
+                                Some(names) => responses
+                                    .into_iter()
+                                    .map(|r| output::with_postgres_names(r, &names))
+                                    .collect(),
+                                None => responses,
+                            })
                             .map_err(|e| prefer_positioned(in_context(e, &context), syntax))
                     }
                     other => Ok(vec![
@@ -149,6 +158,7 @@ impl SimpleQueryHandler for FstoreService {
                         Some(prefix) => explain::hide_storage_paths(response, prefix.clone()),
                         None => response,
                     })
+                    .map(output::with_postgres_text)
                     .map(|response| {
                         timeout::with_limits(response, timeout::Deadline::At(deadline), &cancel)
                     })
