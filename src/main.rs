@@ -2,10 +2,11 @@
 //! directory and serve until SIGINT/SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use fstore::server::listeners::{DEFAULT_UNIX_SOCKET_DIR, Listeners};
 use fstore::{Config, Database};
 use tracing_subscriber::EnvFilter;
 
@@ -31,10 +32,21 @@ struct ServeArgs {
     /// Where fstore keeps its catalog and tables; created if missing.
     #[arg(long, env = "FSTORE_DATA_DIR", default_value = "./fstore-data")]
     data_dir: PathBuf,
-    /// Address to listen on. The default stays on loopback: there is no
-    /// authentication yet.
-    #[arg(long, env = "FSTORE_LISTEN", default_value = "127.0.0.1:5433")]
-    listen: SocketAddr,
+    /// Address to listen on; repeat it (or separate addresses with commas)
+    /// for several. The default stays on loopback, IPv4 and IPv6 (where
+    /// the machine has IPv6): there is no authentication yet.
+    #[arg(
+        long,
+        env = "FSTORE_LISTEN",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:5433,[::1]:5433"
+    )]
+    listen: Vec<SocketAddr>,
+    /// Directory for the Unix-domain socket `.s.PGSQL.<port>`, so that
+    /// `psql` with no host connects; empty for none. The default is
+    /// PostgreSQL's (as Debian builds libpq) when it exists and is writable.
+    #[arg(long, env = "FSTORE_UNIX_SOCKET_DIR")]
+    unix_socket_dir: Option<PathBuf>,
     /// Connections past this many are refused with SQLSTATE 53300. A
     /// connection is a task with two buffers, not a process, so hundreds
     /// are cheap.
@@ -75,7 +87,7 @@ async fn serve() -> anyhow_free::Result {
         )
         .init();
     let Command::Serve(args) = Cli::parse().command;
-    let mut config = Config::new(args.data_dir);
+    let mut config = Config::new(args.data_dir.clone());
     config.max_connections = args.max_connections;
     config.memory_limit_bytes = args.memory_limit_mb << 20;
     config.max_online_groups = args.max_online_groups;
@@ -84,14 +96,39 @@ async fn serve() -> anyhow_free::Result {
     config.authentication_timeout = Duration::from_secs(args.authentication_timeout_secs.max(1));
 
     let database = Database::open(config.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let listeners = listeners(&args).await?;
     tracing::info!(
-        listen = %listener.local_addr()?,
+        listen = %listeners.describe(),
         data_dir = %config.data_dir.display(),
         "fstore is ready for connections"
     );
-    fstore::server::run(listener, database, shutdown_signal()).await?;
+    fstore::server::serve(listeners, database, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The TCP addresses asked for, and the Unix-domain socket: in the
+/// directory asked for, or in PostgreSQL's default one if it is there to
+/// write in (a server started by a user without it still starts).
+async fn listeners(args: &ServeArgs) -> std::io::Result<Listeners> {
+    let defaults = std::env::var_os("FSTORE_LISTEN").is_none()
+        && !std::env::args().any(|a| a.starts_with("--listen"));
+    let mut listeners = Listeners::bind_tcp(&args.listen, defaults).await?;
+    let port = args.listen.first().map_or(5433, SocketAddr::port);
+    match &args.unix_socket_dir {
+        Some(dir) if dir.as_os_str().is_empty() => {}
+        Some(dir) => listeners.add_unix_socket(dir, port)?,
+        None => {
+            let dir = Path::new(DEFAULT_UNIX_SOCKET_DIR);
+            if !dir.is_dir() {
+                tracing::info!(dir = %dir.display(), "no Unix-domain socket: the directory does not exist (--unix-socket-dir)");
+            } else if let Err(e) = listeners.add_unix_socket(dir, port) {
+                // Best effort: another server's socket, or a directory this
+                // user may not write in, leaves TCP only.
+                tracing::warn!(error = %e, "no Unix-domain socket (--unix-socket-dir)");
+            }
+        }
+    }
+    Ok(listeners)
 }
 
 async fn shutdown_signal() {

@@ -204,3 +204,41 @@ async fn a_crash_mid_rebuild_online_is_caught_up() {
     assert_eq!(count(&client, "SELECT count(*) FROM online.g").await, 5);
     assert_online_matches_offline(&client, "rebuild_online").await;
 }
+
+/// `DELETE FROM` a group dying at `point`: after the restart the rows are
+/// gone entirely (`committed`) or all there, and online matches offline —
+/// the catch-up of a log that took rows out rebuilds the online rows from
+/// the rows left.
+async fn delete_crashes_at(point: &str, committed: bool) {
+    let mut server = Server::new();
+    let client = group_with_rows(&mut server, point).await;
+    let deleted = client
+        .batch_execute("DELETE FROM g WHERE k IN (2, 4)")
+        .await;
+    assert!(deleted.is_err(), "{point}: the delete was acknowledged");
+    server.expect_crash(point);
+    server.start(None);
+    let client = server.connect().await.unwrap();
+    let expected = if committed { 3 } else { 5 };
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM g").await,
+        expected,
+        "{point}"
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM online.g WHERE k = 2").await,
+        if committed { 0 } else { 1 },
+        "{point}: online row of a deleted key"
+    );
+    assert_online_matches_offline(&client, point).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_a_deletes_files_are_written_deletes_nothing() {
+    delete_crashes_at("offline.rewrite_files_written", false).await;
+}
+
+#[tokio::test]
+async fn a_crash_between_a_deletes_delta_and_lmdb_commits_is_caught_up() {
+    delete_crashes_at("offline.rewrite_committed", true).await;
+}

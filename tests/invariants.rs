@@ -8,7 +8,8 @@
 //!
 //! Rows arrive through INSERT … VALUES and COPY … FROM STDIN (CSV), in
 //! random interleavings, with duplicate keys and equal and out-of-order event
-//! times, across several statements.
+//! times, across several statements; `DELETE FROM <group> WHERE …` takes
+//! rows out (the right to be forgotten), and the invariants hold after it.
 
 mod common;
 
@@ -33,6 +34,45 @@ enum Step {
     Copy(Vec<Row>),
     /// A batch with a NULL key at `null_at`: must fail and change nothing.
     FailingInsert(Vec<Row>, usize),
+    Delete(Forget),
+}
+
+/// What a DELETE takes out.
+#[derive(Debug, Clone)]
+enum Forget {
+    Key(i64),
+    ValueBelow(i64),
+    FromDay(i64),
+    KeyOnDay(i64, i64),
+}
+
+impl Forget {
+    fn condition(&self) -> String {
+        match self {
+            Forget::Key(k) => format!("k = {k}"),
+            Forget::ValueBelow(v) => format!("v < {v}"),
+            Forget::FromDay(day) => format!("t >= '{}'", timestamp(*day)),
+            Forget::KeyOnDay(k, day) => format!("k = {k} AND t = '{}'", timestamp(*day)),
+        }
+    }
+
+    fn takes(&self, row: &Row) -> bool {
+        match self {
+            Forget::Key(k) => row.key == *k,
+            Forget::ValueBelow(v) => row.value < *v,
+            Forget::FromDay(day) => row.day >= *day,
+            Forget::KeyOnDay(k, day) => row.key == *k && row.day == *day,
+        }
+    }
+}
+
+fn forget() -> impl Strategy<Value = Forget> {
+    prop_oneof![
+        (0i64..6).prop_map(Forget::Key),
+        (-1000i64..1000).prop_map(Forget::ValueBelow),
+        (0i64..4).prop_map(Forget::FromDay),
+        (0i64..6, 0i64..4).prop_map(|(k, day)| Forget::KeyOnDay(k, day)),
+    ]
 }
 
 fn row() -> impl Strategy<Value = Row> {
@@ -45,6 +85,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => prop::collection::vec(row(), 1..12).prop_map(Step::Copy),
         1 => (prop::collection::vec(row(), 1..6), 0usize..6)
             .prop_map(|(rows, at)| { let at = at % rows.len(); Step::FailingInsert(rows, at) }),
+        2 => forget().prop_map(Step::Delete),
     ]
 }
 
@@ -149,6 +190,18 @@ async fn run_case(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     .await
                     .unwrap_err();
                 prop_assert_eq!(error.code().map(|c| c.code()), Some("23502"));
+            }
+            Step::Delete(forget) => {
+                let n = client
+                    .execute(
+                        &format!("DELETE FROM {group} WHERE {}", forget.condition()),
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                let before = written.len();
+                written.retain(|row| !forget.takes(row));
+                prop_assert_eq!(n as usize, before - written.len());
             }
         }
 

@@ -228,6 +228,17 @@ async fn dbt_builds_feature_groups_incrementally_and_they_serve_online() {
         tested.contains("PASS=11") && tested.contains("ERROR=0"),
         "{tested}"
     );
+
+    // Day 2: seeding again truncates and reloads the seed tables (the rows
+    // inserted above go), and a build runs seeds, models and tests.
+    assert_eq!(count("SELECT count(*) FROM raw_transactions").await, 8);
+    let reseeded = run(&["seed"]).await.unwrap();
+    assert!(reseeded.contains("PASS=2"), "{reseeded}");
+    assert_eq!(count("SELECT count(*) FROM raw_transactions").await, 6);
+    assert_eq!(count("SELECT count(*) FROM raw_cardholders").await, 3);
+    let built = run(&["build"]).await.unwrap();
+    assert!(built.contains("ERROR=0"), "{built}");
+    assert_eq!(count("SELECT count(*) FROM transaction_features").await, 7);
 }
 
 /// The fenced `sh` and `python` blocks of a Markdown file, in order.

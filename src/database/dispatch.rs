@@ -56,7 +56,11 @@ pub fn classify(statement: &DfStatement, allow_file_access: bool) -> StatementCl
             Statement::CreateView(view) if !view.temporary && !view.materialized => {
                 StatementClass::Ddl
             }
-            Statement::CreateSchema { .. } | Statement::AlterTable(_) => StatementClass::Ddl,
+            Statement::CreateSchema { .. }
+            | Statement::AlterTable(_)
+            | Statement::Delete(_)
+            | Statement::Update(_)
+            | Statement::Truncate(_) => StatementClass::Ddl,
             Statement::Drop {
                 object_type: ObjectType::Table | ObjectType::View | ObjectType::Schema,
                 ..

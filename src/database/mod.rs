@@ -12,6 +12,7 @@ pub(crate) mod feature_views;
 mod online_serving;
 mod pg_catalog;
 mod system_tables;
+mod table_writes;
 mod tables;
 mod training_datasets;
 mod versioned;
@@ -204,8 +205,10 @@ pub fn tables_dir(data_dir: &Path) -> PathBuf {
 }
 
 fn new_session_context(config: &Config) -> Result<SessionContext> {
+    // `information_schema` is the pg_catalog overlay's (DataFusion's own,
+    // when on, would shadow it).
     let mut session_config = SessionConfig::new()
-        .with_information_schema(true)
+        .with_information_schema(false)
         .with_default_catalog_and_schema(DATABASE_NAME, DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(true);
     session_config
@@ -231,6 +234,16 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
     ctx.add_optimizer_rule(Arc::new(crate::planner::asof::AsofFilterPushdown));
     ctx.add_optimizer_rule(Arc::new(crate::planner::like_escape::LikeEscapeRewrite));
     setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| *e)?;
+    ctx.register_udtf(
+        crate::offline::time_travel::WRITE_SEQUENCE_FUNCTION,
+        Arc::new(crate::offline::time_travel::WriteSequenceFunction(
+            crate::offline::time_travel::TimeTravelFunction::new(
+                ctx.state().catalog_list().clone(),
+                DATABASE_NAME,
+                DEFAULT_SCHEMA,
+            ),
+        )),
+    );
     ctx.register_udtf(
         crate::sql::time_travel::TIME_TRAVEL_FUNCTION,
         Arc::new(crate::offline::time_travel::TimeTravelFunction::new(

@@ -32,6 +32,9 @@ impl Database {
         };
         let _guard = self.ddl_lock.lock().await;
         match inner.as_ref() {
+            Statement::Delete(delete) => self.delete_rows(delete).await,
+            Statement::Update(update) => self.update_rows(update).await,
+            Statement::Truncate(truncate) => self.truncate_tables(truncate).await,
             Statement::CreateTable(create) => {
                 self.create_table(statement, create.query.is_some()).await
             }

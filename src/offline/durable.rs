@@ -27,6 +27,25 @@ pub(super) async fn commit_synced(
     table: &mut DeltaTable,
     table_dir: &Path,
 ) -> Result<u64> {
+    let snapshot = table.snapshot()?;
+    let partition_columns: Vec<String> = snapshot.metadata().partition_columns().into();
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: (!partition_columns.is_empty()).then_some(partition_columns),
+        predicate: None,
+    };
+    commit_rewrite_synced(writer, Vec::new(), operation, table, table_dir).await
+}
+
+/// [`commit_synced`] for a statement that also takes files out of the
+/// table (`removes`: DELETE, UPDATE, TRUNCATE rewrite what they touch).
+pub(super) async fn commit_rewrite_synced(
+    writer: &mut RecordBatchWriter,
+    removes: Vec<Action>,
+    operation: DeltaOperation,
+    table: &mut DeltaTable,
+    table_dir: &Path,
+) -> Result<u64> {
     let adds = writer.flush().await?;
     let files: Vec<PathBuf> = adds
         .iter()
@@ -44,14 +63,10 @@ pub(super) async fn commit_synced(
     })
     .await?;
     let snapshot = table.snapshot()?;
-    let partition_columns: Vec<String> = snapshot.metadata().partition_columns().into();
-    let operation = DeltaOperation::Write {
-        mode: SaveMode::Append,
-        partition_by: (!partition_columns.is_empty()).then_some(partition_columns),
-        predicate: None,
-    };
+    let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
+    actions.extend(removes);
     let finalized = CommitBuilder::default()
-        .with_actions(adds.into_iter().map(Action::Add).collect())
+        .with_actions(actions)
         .build(Some(snapshot), table.log_store(), operation)
         .await?;
     table.state = Some(finalized.snapshot());

@@ -10,6 +10,7 @@
 pub mod durable;
 mod ingest;
 mod provider;
+mod rewrite;
 pub mod time_travel;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ use url::Url;
 
 pub use ingest::{Ingest, IngestTarget};
 pub use provider::{OfflineTableProvider, SequencedScan};
+pub use rewrite::{Rewrite, RewriteKind};
 
 /// The hidden column that orders a feature group's rows by write (see
 /// `planner::asof`): ties between equal event times go to the later write.
@@ -238,6 +240,14 @@ impl OfflineTable {
         })
     }
 
+    /// Makes a version just committed the one scans read.
+    fn publish(&self, committed: Arc<DeltaTable>) {
+        match self.snapshot.write() {
+            Ok(mut guard) => *guard = committed,
+            Err(poisoned) => *poisoned.into_inner() = committed,
+        }
+    }
+
     /// The latest committed Delta version.
     pub fn version(&self) -> u64 {
         self.latest().version().unwrap_or(0)
@@ -440,11 +450,7 @@ impl Append {
         let table_dir = self.owner.path()?;
         crate::crash_point!("offline.files_written");
         let version = durable::commit_synced(&mut self.writer, &mut self.table, &table_dir).await?;
-        let committed = Arc::new(self.table.clone());
-        match self.owner.snapshot.write() {
-            Ok(mut guard) => *guard = committed,
-            Err(poisoned) => *poisoned.into_inner() = committed,
-        }
+        self.owner.publish(Arc::new(self.table.clone()));
         Ok(Some((self.rows, version)))
     }
 }

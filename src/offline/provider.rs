@@ -53,6 +53,13 @@ impl OfflineTableProvider {
     pub fn table(&self) -> &Arc<OfflineTable> {
         &self.table
     }
+
+    /// Whether writes go to the table alone (not a feature group that also
+    /// keeps an online store or a write sequence).
+    pub fn is_plain_table(&self) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.target), Arc::as_ptr(&self.table))
+            && !self.table.keeps_write_sequence()
+    }
 }
 
 /// Plans a scan of one Delta snapshot (the latest, or one loaded for time

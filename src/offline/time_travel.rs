@@ -97,20 +97,7 @@ impl TableFunctionImpl for TimeTravelFunction {
                 )));
             }
         };
-        let reference = datafusion::common::TableReference::parse_str(&name);
-        let catalog_name = reference.catalog().unwrap_or(&self.default_catalog);
-        let schema_name = reference.schema().unwrap_or(&self.default_schema);
-        let provider = self
-            .catalogs
-            .catalog(catalog_name)
-            .and_then(|c| c.schema(schema_name))
-            .map(|schema| {
-                // In-memory schema providers answer without I/O.
-                futures::executor::block_on(schema.table(reference.table()))
-            })
-            .transpose()?
-            .flatten()
-            .ok_or_else(|| DataFusionError::Plan(format!("table '{name}' not found")))?;
+        let provider = self.resolve(&name)?;
         let Some(offline) = provider.downcast_ref::<OfflineTableProvider>() else {
             return Err(DataFusionError::Plan(format!(
                 "\"{name}\" has no history: VERSION/TIMESTAMP AS OF applies to tables and feature groups"
@@ -121,6 +108,48 @@ impl TableFunctionImpl for TimeTravelFunction {
             as_of,
             with_sequence: false,
         }))
+    }
+}
+
+impl TimeTravelFunction {
+    fn resolve(&self, name: &str) -> Result<Arc<dyn TableProvider>> {
+        let reference = datafusion::common::TableReference::parse_str(name);
+        let catalog_name = reference.catalog().unwrap_or(&self.default_catalog);
+        let schema_name = reference.schema().unwrap_or(&self.default_schema);
+        self.catalogs
+            .catalog(catalog_name)
+            .and_then(|c| c.schema(schema_name))
+            .map(|schema| {
+                // In-memory schema providers answer without I/O.
+                futures::executor::block_on(schema.table(reference.table()))
+            })
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| DataFusionError::Plan(format!("table '{name}' not found")))
+    }
+}
+
+/// `fstore_with_write_sequence(name)`: a feature group's latest rows with
+/// their write sequence as the last column, which `DELETE FROM` a group
+/// keeps for the rows that stay.
+pub const WRITE_SEQUENCE_FUNCTION: &str = "fstore_with_write_sequence";
+
+#[derive(Debug)]
+pub struct WriteSequenceFunction(pub TimeTravelFunction);
+
+impl TableFunctionImpl for WriteSequenceFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let [name] = args.exprs() else {
+            return Err(DataFusionError::Plan(format!(
+                "{WRITE_SEQUENCE_FUNCTION} takes a table name"
+            )));
+        };
+        let name = string_argument(name, "table name")?;
+        let provider = self.0.resolve(&name)?;
+        provider
+            .downcast_ref::<OfflineTableProvider>()
+            .and_then(super::provider::SequencedScan::with_write_sequence)
+            .ok_or_else(|| DataFusionError::Plan(format!("\"{name}\" keeps no write sequence")))
     }
 }
 

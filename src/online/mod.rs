@@ -238,7 +238,13 @@ impl OnlineStore {
                 let mut writing = DeferredTxn::default();
                 while let Some(op) = rx.blocking_recv() {
                     match op {
-                        WriterOp::Batch(batch) => writing.add(&store, db, &layout, batch),
+                        WriterOp::Batch(batch) => {
+                            writing.add(&store, db, &layout, Change::Upsert(batch))
+                        }
+                        WriterOp::Remove(batch) => {
+                            writing.add(&store, db, &layout, Change::Remove(batch))
+                        }
+                        WriterOp::Clear => writing.add(&store, db, &layout, Change::Clear),
                         WriterOp::Check(reply) => {
                             let _ = reply.send(writing.check(&store, db, &layout));
                         }
@@ -296,32 +302,26 @@ const ROWS_HELD_BEFORE_THE_TRANSACTION: usize = 64 << 20;
 #[derive(Default)]
 struct DeferredTxn<'env> {
     wtxn: Option<heed::RwTxn<'env>>,
-    held: Vec<RecordBatch>,
+    held: Vec<Change>,
     held_bytes: usize,
     failure: Option<Error>,
 }
 
 impl<'env> DeferredTxn<'env> {
-    fn add(
-        &mut self,
-        store: &'env OnlineStore,
-        db: RowsDb,
-        layout: &OnlineLayout,
-        batch: RecordBatch,
-    ) {
+    fn add(&mut self, store: &'env OnlineStore, db: RowsDb, layout: &OnlineLayout, change: Change) {
         if self.failure.is_some() {
             return;
         }
         if self.wtxn.is_none() {
-            self.held_bytes += batch.get_array_memory_size();
-            self.held.push(batch);
+            self.held_bytes += change.held_bytes();
+            self.held.push(change);
             if self.held_bytes >= ROWS_HELD_BEFORE_THE_TRANSACTION {
                 self.open(store, db, layout);
             }
             return;
         }
         let wtxn = self.wtxn.as_mut().expect("open");
-        if let Err(e) = apply_batch(wtxn, db, layout, &batch) {
+        if let Err(e) = change.apply(wtxn, db, layout) {
             self.failure = Some(e);
         }
     }
@@ -339,8 +339,8 @@ impl<'env> DeferredTxn<'env> {
                 return;
             }
         };
-        for batch in std::mem::take(&mut self.held) {
-            if let Err(e) = apply_batch(&mut wtxn, db, layout, &batch) {
+        for change in std::mem::take(&mut self.held) {
+            if let Err(e) = change.apply(&mut wtxn, db, layout) {
                 self.failure = Some(e);
                 return;
             }
@@ -357,6 +357,45 @@ impl<'env> DeferredTxn<'env> {
             None => Ok(()),
         }
     }
+}
+
+/// What a writer does to the group's rows, in the order it was sent.
+enum Change {
+    Upsert(RecordBatch),
+    Remove(RecordBatch),
+    Clear,
+}
+
+impl Change {
+    fn held_bytes(&self) -> usize {
+        match self {
+            Change::Upsert(rows) | Change::Remove(rows) => rows.get_array_memory_size(),
+            Change::Clear => 0,
+        }
+    }
+
+    fn apply(&self, wtxn: &mut heed::RwTxn, db: RowsDb, layout: &OnlineLayout) -> Result<()> {
+        match self {
+            Change::Upsert(rows) => apply_batch(wtxn, db, layout, rows),
+            Change::Remove(rows) => remove_keys(wtxn, db, layout, rows),
+            Change::Clear => Ok(db.clear(wtxn)?),
+        }
+    }
+}
+
+/// Deletes the keys of `batch`'s rows (in the table's column order).
+fn remove_keys(
+    wtxn: &mut heed::RwTxn,
+    db: RowsDb,
+    layout: &OnlineLayout,
+    batch: &RecordBatch,
+) -> Result<()> {
+    let mut key = Vec::with_capacity(64);
+    for row in 0..batch.num_rows() {
+        codec::encode_key_into(&mut key, batch, &layout.key_columns, row)?;
+        db.delete(wtxn, &key)?;
+    }
+    Ok(())
 }
 
 /// Upserts the rows of `batch` (in the table's column order) into the open
@@ -398,6 +437,10 @@ fn apply_batch(
 
 enum WriterOp {
     Batch(RecordBatch),
+    /// Removes the keys of these rows.
+    Remove(RecordBatch),
+    /// Removes every row of the group.
+    Clear,
     /// Has every batch so far gone into the transaction?
     Check(oneshot::Sender<Result<()>>),
     Commit(u64, oneshot::Sender<Result<()>>),
@@ -415,6 +458,29 @@ impl OnlineWriter {
             .as_ref()
             .ok_or_else(|| Error::Internal("online writer already finished".into()))?;
         tx.send(WriterOp::Batch(batch))
+            .await
+            .map_err(|_| Error::Internal("online writer stopped".into()))
+    }
+
+    /// Removes the keys of `rows` (in the table's column order); rows sent
+    /// after may put them back.
+    pub async fn remove(&self, rows: RecordBatch) -> Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::Internal("online writer already finished".into()))?;
+        tx.send(WriterOp::Remove(rows))
+            .await
+            .map_err(|_| Error::Internal("online writer stopped".into()))
+    }
+
+    /// Removes every row of the group; rows sent after fill it again.
+    pub async fn clear(&self) -> Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::Internal("online writer already finished".into()))?;
+        tx.send(WriterOp::Clear)
             .await
             .map_err(|_| Error::Internal("online writer stopped".into()))
     }

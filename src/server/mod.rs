@@ -8,6 +8,7 @@ mod errors;
 pub mod fast_path;
 pub mod front_door;
 pub mod handlers;
+pub mod listeners;
 mod sessions;
 mod shutdown;
 mod transactions;
@@ -17,15 +18,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use pgwire::tokio::process_socket;
+use pgwire::tokio::{process_socket, process_socket_unix};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::database::Database;
 use crate::error::Result;
 pub use handlers::FstoreHandlers;
+use listeners::{Connection, Listeners};
 pub use shutdown::InFlight;
 
 /// The stack of every thread the server's runtime runs statements on.
@@ -44,11 +46,21 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Serves `database` on `listener` until `shutdown` resolves, then lets
-/// statements in flight finish (up to the configured grace period) and
-/// closes every connection.
+/// Serves `database` on `listener` until `shutdown` resolves (see
+/// [`serve`]).
 pub async fn run(
     listener: TcpListener,
+    database: Arc<Database>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    serve(Listeners::tcp(listener), database, shutdown).await
+}
+
+/// Serves `database` on every socket of `listeners` until `shutdown`
+/// resolves, then lets statements in flight finish (up to the configured
+/// grace period) and closes every connection.
+pub async fn serve(
+    listeners: Listeners,
     database: Arc<Database>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
@@ -63,7 +75,7 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => {
+            accepted = listeners.accept() => {
                 let (socket, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
@@ -71,7 +83,6 @@ pub async fn run(
                         continue;
                     }
                 };
-                let _ = socket.set_nodelay(true);
                 match limiter.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let handlers = handlers.clone();
@@ -112,27 +123,22 @@ pub async fn run(
 
 /// Serves one connection: closes it if its start-up takes longer than
 /// `startup_limit`, and stops the statement it runs when its client goes.
-async fn serve_connection(socket: TcpStream, handlers: &FstoreHandlers, startup_limit: Duration) {
+async fn serve_connection(socket: Connection, handlers: &FstoreHandlers, startup_limit: Duration) {
     let control = Arc::new(sessions::SessionControl::default());
-    let watched = socket.into_std().and_then(|std_socket| {
-        let watch = std_socket.try_clone()?;
-        Ok((
-            TcpStream::from_std(std_socket)?,
-            TcpStream::from_std(watch)?,
-        ))
-    });
-    let (socket, watch) = match watched {
+    let (socket, watch) = match socket.with_watch() {
         Ok(sockets) => sockets,
         Err(e) => {
             tracing::warn!(error = %e, "connection could not be set up");
             return;
         }
     };
-    let serving = std::panic::AssertUnwindSafe(process_socket(
-        socket,
-        None,
-        handlers.for_connection(control.clone()),
-    ))
+    let session_handlers = handlers.for_connection(control.clone());
+    let serving = std::panic::AssertUnwindSafe(async move {
+        match socket {
+            Connection::Tcp(socket) => process_socket(socket, None, session_handlers).await,
+            Connection::Unix(socket) => process_socket_unix(socket, session_handlers).await,
+        }
+    })
     .catch_unwind()
     .map(|outcome| match outcome {
         Ok(served) => served,
@@ -166,7 +172,9 @@ async fn serve_connection(socket: TcpStream, handlers: &FstoreHandlers, startup_
         Err(e) if e.to_string() == PANICKED => {
             let mut watch = watch;
             let message = fatal_message(errors::PROTOCOL_VIOLATION, "invalid message format");
-            let _ = tokio::time::timeout(Duration::from_secs(1), watch.write_all(&message)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), watch.stream().write_all(&message))
+                    .await;
         }
         Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
         Ok(()) => {}
@@ -231,7 +239,8 @@ const GSSENC_REQUEST_CODE: u32 = 80877104;
 
 /// Answers a connection over the limit the way Postgres does: read its
 /// start-up packet, send FATAL 53300, close.
-async fn refuse_connection(mut socket: TcpStream) {
+async fn refuse_connection(mut connection: Connection) {
+    let socket = connection.stream();
     let exchange = async {
         loop {
             let length = socket.read_u32().await? as usize;

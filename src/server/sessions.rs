@@ -13,12 +13,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::listeners::Connection;
 use async_trait::async_trait;
 use pgwire::api::ClientInfo;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::messages::cancel::CancelRequest;
 use tokio::io::Interest;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -176,18 +176,14 @@ impl CancelHandler for FstoreCancel {
 /// it. `watch` is a second handle of the connection's socket: it is only
 /// watched for read-closed (EPOLLRDHUP), never read (pgwire reads the
 /// data); readiness for data is cleared and waited for again.
-pub async fn peer_gone(watch: &TcpStream, control: &SessionControl) {
+pub async fn peer_gone(watch: &Connection, control: &SessionControl) {
     loop {
         match watch.ready(Interest::READABLE).await {
             Ok(ready) if ready.is_read_closed() => {
                 control.client_gone();
                 return;
             }
-            Ok(_) => {
-                let _ = watch.try_io(Interest::READABLE, || {
-                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                });
-            }
+            Ok(_) => watch.clear_readable(),
             Err(_) => return std::future::pending().await,
         }
     }

@@ -181,7 +181,8 @@ pub fn note_write<C: ClientInfo + ?Sized>(client: &C) {
 /// after a `ROLLBACK`).
 pub fn writes_data(tokens: &[Token]) -> bool {
     matches!(tokens.first(), Some(Token::Word(w)) if w.quote_style.is_none() && [
-        "INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "CREATE", "DROP", "ALTER", "COMMENT",
+        "INSERT", "UPDATE", "DELETE", "TRUNCATE", "MERGE", "COPY", "CREATE", "DROP", "ALTER",
+        "COMMENT",
     ]
     .iter()
     .any(|k| w.value.eq_ignore_ascii_case(k)))

@@ -32,8 +32,8 @@ use crate::online::{
 pub struct FeatureGroup {
     pub def: FeatureGroupDef,
     pub offline: Arc<OfflineTable>,
-    online: Option<Arc<OnlineStore>>,
-    layout: OnlineLayout,
+    pub(super) online: Option<Arc<OnlineStore>>,
+    pub(super) layout: OnlineLayout,
 }
 
 fn column_index(schema: &SchemaRef, name: &str) -> Result<usize> {
@@ -171,10 +171,28 @@ impl FeatureGroup {
             return Ok(0);
         }
         let table_dir = self.offline.path()?;
+        let mut versions = Vec::new();
+        for version in applied + 1..=latest {
+            versions.push(version_files(&table_dir, version)?);
+        }
+        if versions.iter().any(|v| v.removes) {
+            // A DELETE took rows out: replaying what versions added would
+            // bring them back, so the online rows are rebuilt from the rows
+            // that are left.
+            let rows = self.replay_in_write_order(store, latest).await?;
+            tracing::info!(
+                feature_group = %self.qualified_name(),
+                from_version = applied,
+                to_version = latest,
+                rows,
+                "online store rebuilt from the offline rows (the log took rows out)"
+            );
+            return Ok(rows);
+        }
         let writer = store.begin_write(self.layout.clone())?;
         let mut rows = 0u64;
-        for version in applied + 1..=latest {
-            for file in added_files(&table_dir, version)? {
+        for version in versions {
+            for file in version.adds {
                 let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file)?)
                     .map_err(|e| Error::Internal(format!("{}: {e}", file.display())))?
                     .build()
@@ -199,22 +217,33 @@ impl FeatureGroup {
     }
 }
 
-/// The data files a Delta commit added, in the order the commit lists them.
-fn added_files(table_dir: &Path, version: u64) -> Result<Vec<std::path::PathBuf>> {
+/// What one Delta commit did to a table's files.
+struct VersionFiles {
+    /// The data files it added, in the order the commit lists them.
+    adds: Vec<std::path::PathBuf>,
+    /// Whether it took files out (a DELETE).
+    removes: bool,
+}
+
+fn version_files(table_dir: &Path, version: u64) -> Result<VersionFiles> {
     let log = table_dir
         .join("_delta_log")
         .join(format!("{version:020}.json"));
     let text = std::fs::read_to_string(&log)?;
-    let mut files = Vec::new();
+    let mut files = VersionFiles {
+        adds: Vec::new(),
+        removes: false,
+    };
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let action: serde_json::Value = serde_json::from_str(line)?;
+        files.removes |= action.get("remove").is_some();
         if let Some(path) = action
             .get("add")
             .and_then(|add| add.get("path"))
             .and_then(|p| p.as_str())
         {
             let decoded = percent_decode(path);
-            files.push(table_dir.join(decoded));
+            files.adds.push(table_dir.join(decoded));
         }
     }
     Ok(files)

@@ -2,5 +2,6 @@
 //! store kept consistent on every write and caught up at start-up.
 
 mod feature_group;
+mod forget;
 
 pub use feature_group::FeatureGroup;

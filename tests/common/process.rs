@@ -38,6 +38,8 @@ pub struct ServerProcess {
     /// Environment of every start.
     pub env: Vec<(String, OsString)>,
     pub port: u16,
+    /// Also listen on IPv6 loopback, on the same port.
+    pub ipv6: bool,
     child: Option<Child>,
 }
 
@@ -50,6 +52,7 @@ impl ServerProcess {
             data_dir,
             env: Vec::new(),
             port: 0,
+            ipv6: false,
             child: None,
         }
     }
@@ -71,15 +74,35 @@ impl ServerProcess {
             .args(["serve", "--data-dir"])
             .arg(&self.data_dir)
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .arg("--unix-socket-dir")
+            .arg(self.socket_dir())
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log);
+        if self.ipv6 {
+            command.args(["--listen", &format!("[::1]:{}", self.port)]);
+        }
         if let Some(point) = crash_point {
             command.env("FAILPOINTS", format!("{point}=return"));
         }
         self.child = Some(command.spawn().expect("start fstore"));
+    }
+
+    /// Where the server's Unix-domain socket is (`.s.PGSQL.<port>`).
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Stops the process as a service manager does (SIGTERM) and waits.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
     }
 
     /// The server's log so far, for failure messages.

@@ -39,6 +39,15 @@ pub(super) fn batch_of(
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
+/// Every row of `table`.
+pub(super) async fn scan_all(
+    table: &std::sync::Arc<dyn datafusion::catalog::TableProvider>,
+    state: &dyn datafusion::catalog::Session,
+) -> Result<Vec<RecordBatch>> {
+    let plan = table.scan(state, None, &[], None).await?;
+    datafusion::physical_plan::collect(plan, state.task_ctx()).await
+}
+
 pub(super) fn int32_column<'a>(
     batch: &'a RecordBatch,
     name: &str,

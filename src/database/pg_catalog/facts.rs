@@ -66,6 +66,14 @@ impl CatalogFacts {
         Some(database.relation_facts(schema, name))
     }
 
+    /// Whether `schema.name` is the `name_vN` alias of a versioned object.
+    pub(super) fn is_version_alias(&self, schema: &str, name: &str) -> bool {
+        self.database
+            .get()
+            .and_then(Weak::upgrade)
+            .is_some_and(|database| database.is_version_alias(schema, name))
+    }
+
     pub(super) fn description(&self, oid: i32) -> Option<String> {
         let relation = self.relation(oid)?;
         self.facts(&relation.schema, &relation.name)?.description
@@ -76,6 +84,33 @@ impl Database {
     /// Lets the overlay ask the database about relations.
     pub(in crate::database) fn attach_catalog_facts(self: &Arc<Self>) {
         let _ = self.catalog_facts.database.set(Arc::downgrade(self));
+    }
+
+    /// Whether `schema.name` is the `name_vN` alias of one version of a
+    /// feature group, feature view or training dataset (its `online.*`
+    /// relations too) rather than an object's own name.
+    pub(crate) fn is_version_alias(&self, schema: &str, name: &str) -> bool {
+        if !name.contains("_v") {
+            return false;
+        }
+        let online = schema == ONLINE_SCHEMA;
+        let group = self.groups_read().iter().any(|((s, n, v), group)| {
+            (s == schema || (online && group.def.online))
+                && n != name
+                && crate::catalog::versioned_name(n, *v) == name
+        });
+        group
+            || self.feature_view_registry().all().iter().any(|v| {
+                (v.schema == schema || online) && v.name != name && v.versioned_name() == name
+            })
+            || self
+                .catalog
+                .defs::<crate::catalog::TrainingDatasetDef>(
+                    crate::catalog::DefKind::TrainingDataset,
+                )
+                .unwrap_or_default()
+                .iter()
+                .any(|d| d.schema == schema && d.name != name && d.versioned_name() == name)
     }
 
     /// Description and primary key of `schema.name` as fstore knows them.

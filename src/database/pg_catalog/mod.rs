@@ -19,6 +19,7 @@
 mod columns;
 mod facts;
 mod functions;
+mod information_schema;
 mod settings;
 mod tables;
 

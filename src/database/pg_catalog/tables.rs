@@ -12,13 +12,14 @@ use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
-use super::columns::{batch_of, int32_column, utf8_column};
+use super::columns::{batch_of, int32_column, scan_all, utf8_column};
 use super::facts::{CONSTRAINT_OID_BASE, CatalogFacts, PG_CATALOG, PG_CLASS_OID, SeenRelation};
 use super::functions::functions;
+use super::information_schema::{INFORMATION_SCHEMA, InformationSchemaOverlay};
 use super::settings::settings_batch;
 
 /// Replaces the `pg_catalog` schema of `ctx` with the overlay and registers
@@ -37,6 +38,14 @@ pub fn install(ctx: &SessionContext, catalog: &str) -> Result<Arc<CatalogFacts>>
             inner,
             facts: facts.clone(),
         }),
+    )?;
+    provider.register_schema(
+        INFORMATION_SCHEMA,
+        Arc::new(InformationSchemaOverlay::new(
+            ctx.state().catalog_list().clone(),
+            catalog,
+            facts.clone(),
+        )),
     )?;
     for udf in functions(&facts) {
         ctx.register_udf(udf);
@@ -110,11 +119,6 @@ struct OverlayTable {
     schema_provider: Arc<dyn SchemaProvider>,
     facts: Arc<CatalogFacts>,
     extra: Extra,
-}
-
-async fn scan_all(table: &Arc<dyn TableProvider>, state: &dyn Session) -> Result<Vec<RecordBatch>> {
-    let plan = table.scan(state, None, &[], None).await?;
-    collect(plan, state.task_ctx()).await
 }
 
 impl OverlayTable {
@@ -198,7 +202,7 @@ impl OverlayTable {
                 continue;
             }
             if let Extra::Views = self.extra {
-                if kind == "v" {
+                if kind == "v" && !self.facts.is_version_alias(&schema, &name) {
                     rows.push(HashMap::from([
                         ("schemaname", ScalarValue::from(schema)),
                         ("viewname", ScalarValue::from(name)),
@@ -277,13 +281,48 @@ impl OverlayTable {
             let schemas = utf8_column(&batch, "schemaname")?;
             let names = utf8_column(&batch, "tablename")?;
             let keep: datafusion::arrow::array::BooleanArray = (0..batch.num_rows())
-                .map(|row| Some(!views.contains(&(schemas[row].clone(), names[row].clone()))))
+                .map(|row| {
+                    let relation = (schemas[row].clone(), names[row].clone());
+                    Some(
+                        !views.contains(&relation)
+                            && !self.facts.is_version_alias(&relation.0, &relation.1),
+                    )
+                })
                 .collect();
             kept.push(datafusion::arrow::compute::filter_record_batch(
                 &batch, &keep,
             )?);
         }
         Ok(kept)
+    }
+
+    /// `pg_class` without the version aliases (`name_v1`) of versioned
+    /// objects, which listings show once, under their name.
+    fn without_version_aliases(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        let relations = self
+            .facts
+            .relations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        batches
+            .into_iter()
+            .map(|batch| {
+                let oids = int32_column(&batch, "oid")?;
+                let keep: datafusion::arrow::array::BooleanArray = (0..batch.num_rows())
+                    .map(|row| {
+                        Some(
+                            relations
+                                .get(&oids.value(row))
+                                .is_none_or(|r| !self.facts.is_version_alias(&r.schema, &r.name)),
+                        )
+                    })
+                    .collect();
+                Ok(datafusion::arrow::compute::filter_record_batch(
+                    &batch, &keep,
+                )?)
+            })
+            .collect()
     }
 
     /// Column name → attribute number (1-based, as in `pg_attribute`).
@@ -321,6 +360,9 @@ impl TableProvider for OverlayTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let mut batches = self.record_relations(state).await?;
+        if let Extra::RecordRelations = self.extra {
+            batches = self.without_version_aliases(batches)?;
+        }
         if let Extra::Tables = self.extra {
             batches = self.tables_without_views(state).await?;
         } else if !matches!(self.extra, Extra::RecordRelations) {
