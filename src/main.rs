@@ -45,7 +45,11 @@ struct ServeArgs {
     /// Directory for the Unix-domain socket `.s.PGSQL.<port>`, so that
     /// `psql` with no host connects; empty for none. The default is
     /// PostgreSQL's (as Debian builds libpq) when it exists and is writable.
-    #[arg(long, env = "FSTORE_UNIX_SOCKET_DIR")]
+    #[arg(
+        long,
+        env = "FSTORE_UNIX_SOCKET_DIR",
+        value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
+    )]
     unix_socket_dir: Option<PathBuf>,
     /// Connections past this many are refused with SQLSTATE 53300. A
     /// connection is a task with two buffers, not a process, so hundreds

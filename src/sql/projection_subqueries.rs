@@ -60,6 +60,117 @@ pub fn protect_in(statement: &mut Statement) -> bool {
     wrapper.changed
 }
 
+/// A catalog query as written, made plannable without losing its
+/// meaning: scalar subqueries that return a plain expression (tools look up
+/// one row by OID: `(SELECT typname FROM pg_type WHERE oid = a.atttypid)`)
+/// take it through `first_value`, since DataFusion decorrelates only
+/// aggregated subqueries, and the select-list ones are protected from the
+/// compatibility parser's NULLs. `None` when nothing changes; the caller
+/// falls back to the text as written if this does not plan.
+pub fn faithful_catalog_text(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    if lower.matches("select").count() < 2 || !mentions_catalog_lowercase(&lower) {
+        return None;
+    }
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let [statement] = statements.as_mut_slice() else {
+        return None;
+    };
+    let mut aggregator = ScalarSubqueries { changed: false };
+    let _ = statement.visit(&mut aggregator);
+    let protected = protect_in(statement);
+    (aggregator.changed || protected).then(|| statement.to_string())
+}
+
+struct ScalarSubqueries {
+    changed: bool,
+}
+
+impl VisitorMut for ScalarSubqueries {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Subquery(query) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let SetExpr::Select(select) = query.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let no_grouping = matches!(
+            &select.group_by,
+            datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty()
+        );
+        if !no_grouping || query.limit_clause.is_some() || select.selection.is_none() {
+            return ControlFlow::Continue(());
+        }
+        let [item] = select.projection.as_mut_slice() else {
+            return ControlFlow::Continue(());
+        };
+        let (SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }) = item
+        else {
+            return ControlFlow::Continue(());
+        };
+        if is_aggregate_call(value) {
+            return ControlFlow::Continue(());
+        }
+        let inner = std::mem::replace(
+            value,
+            Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+        );
+        *value = first_value(inner);
+        self.changed = true;
+        ControlFlow::Continue(())
+    }
+}
+
+fn first_value(expr: Expr) -> Expr {
+    use datafusion::sql::sqlparser::ast::{
+        Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+        ObjectName,
+    };
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new("first_value")]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(expr))],
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+fn is_aggregate_call(expr: &Expr) -> bool {
+    const AGGREGATES: [&str; 12] = [
+        "count",
+        "max",
+        "min",
+        "sum",
+        "avg",
+        "array_agg",
+        "string_agg",
+        "bool_and",
+        "bool_or",
+        "json_agg",
+        "first_value",
+        "last_value",
+    ];
+    match expr {
+        Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .is_some_and(|name| AGGREGATES.contains(&name.value.to_ascii_lowercase().as_str())),
+        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => is_aggregate_call(inner),
+        _ => false,
+    }
+}
+
 struct Wrapper {
     changed: bool,
 }
@@ -100,6 +211,18 @@ mod tests {
             Some("SELECT ((SELECT max(a) FROM t WHERE k = $1)) AS m")
         );
         assert_eq!(protect_projection_subqueries("SELECT a FROM t"), None);
+        assert_eq!(
+            faithful_catalog_text(
+                "SELECT a.attname, (SELECT t.typname FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) AS ty, \
+                 (SELECT count(*) FROM pg_catalog.pg_class c WHERE c.oid = a.attrelid) AS n FROM pg_catalog.pg_attribute a"
+            )
+            .as_deref(),
+            Some(
+                "SELECT a.attname, ((SELECT first_value(t.typname) FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid)) AS ty, \
+                 ((SELECT count(*) FROM pg_catalog.pg_class AS c WHERE c.oid = a.attrelid)) AS n FROM pg_catalog.pg_attribute AS a"
+            )
+        );
+        assert_eq!(faithful_catalog_text("SELECT (SELECT 1) FROM t"), None);
         assert_eq!(
             protect_projection_subqueries(
                 "SELECT (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = a.attrelid) FROM pg_attribute a"

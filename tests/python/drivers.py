@@ -168,6 +168,10 @@ def sqlalchemy_and_pandas():
     assert {"accounts", "logins"} <= set(tables), tables
     assert "account_risk" in inspector.get_view_names(schema="public")
     assert "accounts" in inspector.get_table_names(schema="online")
+    # Each feature group once, under its name (not also as accounts_v1).
+    assert not any(t.endswith("_v1") for t in tables), tables
+    assert inspector.get_table_comment("accounts") == {"text": "account balances"}
+    assert "SELECT" in inspector.get_view_definition("account_risk").upper()
     # The descriptions BI tools show, through the catalog functions they
     # call. (The inspector's own get_table_comment/get_columns queries use a
     # REGCLASS-cast parameter inside a subquery and correlated scalar

@@ -74,6 +74,27 @@ impl CatalogFacts {
             .is_some_and(|database| database.is_version_alias(schema, name))
     }
 
+    /// A view's query, as `pg_get_viewdef` gives it.
+    pub(super) fn view_definition(&self, schema: &str, name: &str) -> Option<String> {
+        let database = self.database.get()?.upgrade()?;
+        if let Some(view) = database.feature_view_registry().resolve(schema, name) {
+            return Some(view.query.clone());
+        }
+        let relation = database.catalog.relation(schema, name).ok()??;
+        let definition = relation.definition?;
+        let parsed = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+            &definition,
+        )
+        .ok()?;
+        match parsed.first()? {
+            datafusion::sql::sqlparser::ast::Statement::CreateView(view) => {
+                Some(view.query.to_string())
+            }
+            _ => Some(definition),
+        }
+    }
+
     pub(super) fn description(&self, oid: i32) -> Option<String> {
         let relation = self.relation(oid)?;
         self.facts(&relation.schema, &relation.name)?.description

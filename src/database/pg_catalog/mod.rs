@@ -20,6 +20,7 @@ mod columns;
 mod facts;
 mod functions;
 mod information_schema;
+mod reflection;
 mod settings;
 mod tables;
 

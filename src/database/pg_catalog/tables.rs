@@ -47,7 +47,10 @@ pub fn install(ctx: &SessionContext, catalog: &str) -> Result<Arc<CatalogFacts>>
             facts.clone(),
         )),
     )?;
-    for udf in functions(&facts) {
+    for udf in functions(&facts)
+        .into_iter()
+        .chain(super::reflection::functions(&facts))
+    {
         ctx.register_udf(udf);
     }
     Ok(facts)

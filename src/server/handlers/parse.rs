@@ -37,6 +37,38 @@ pub struct FstoreParser {
     pub(super) planner: Arc<TreePlanner>,
 }
 
+impl FstoreParser {
+    /// Whether DataFusion turns every subquery of `parsed`'s plan into a
+    /// join: one left over fails when the portal runs, past the point where
+    /// the text as written could still be tried.
+    fn decorrelates(&self, parsed: &PreparedStatement) -> bool {
+        use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+        use datafusion::logical_expr::Expr;
+        let (_, Some((_, plan))) = parsed else {
+            return true;
+        };
+        let Ok(optimized) = self.database.session_context().state().optimize(plan) else {
+            return false;
+        };
+        let mut subquery_left = false;
+        let _ = optimized.apply_with_subqueries(|node| {
+            node.apply_expressions(|expr| {
+                expr.apply(|e| {
+                    if matches!(
+                        e,
+                        Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
+                    ) {
+                        subquery_left = true;
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        });
+        !subquery_left
+    }
+}
+
 #[async_trait]
 impl QueryParser for FstoreParser {
     type Statement = PreparedStatement;
@@ -86,11 +118,20 @@ impl QueryParser for FstoreParser {
                         .parse_sql(client, &text, types)
                         .await
                         .map_err(|e| in_context(e, &context)),
-                    Route::HandOn(HandOn::AsWritten { syntax }) => self
-                        .inner
-                        .parse_sql(client, sql, types)
-                        .await
-                        .map_err(|e| prefer_positioned(in_context(e, &context), syntax)),
+                    Route::HandOn(HandOn::AsWritten { syntax }) => {
+                        // As in the simple protocol: a catalog query's
+                        // faithful form if it plans, else the text.
+                        if let Some(faithful) = crate::sql::faithful_catalog_text(sql)
+                            && let Ok(parsed) = self.inner.parse_sql(client, &faithful, types).await
+                            && parsed.as_ref().is_none_or(|p| self.decorrelates(p))
+                        {
+                            return Ok(parsed);
+                        }
+                        self.inner
+                            .parse_sql(client, sql, types)
+                            .await
+                            .map_err(|e| prefer_positioned(in_context(e, &context), syntax))
+                    }
                     Route::Fstore(_)
                     | Route::Ddl(_)
                     | Route::Transaction(_)

@@ -125,8 +125,23 @@ impl SimpleQueryHandler for FstoreService {
                             HandOn::AsWritten { syntax } => (statement.text.into(), syntax),
                         };
                         let names = output::column_names_of_text(&text);
-                        let answer =
-                            SimpleQueryHandler::do_query(self.inner.as_ref(), client, &text);
+                        // A catalog query's faithful form first; the text as
+                        // written (with the compatibility parser's own
+                        // handling) if that does not plan.
+                        let faithful = crate::sql::faithful_catalog_text(&text);
+                        let answer = async {
+                            if let Some(faithful) = &faithful
+                                && let Ok(responses) = SimpleQueryHandler::do_query(
+                                    self.inner.as_ref(),
+                                    client,
+                                    faithful,
+                                )
+                                .await
+                            {
+                                return Ok(responses);
+                            }
+                            SimpleQueryHandler::do_query(self.inner.as_ref(), client, &text).await
+                        };
                         timeout::cancellable(answer, &cancel)
                             .await
                             .map(|responses| match names {

@@ -1,0 +1,168 @@
+//! Functions the tools' reflection queries call besides the catalog
+//! tables: SQLAlchemy's `json_build_object` and `pg_get_serial_sequence`,
+//! `pg_get_viewdef` for view definitions, dbt's `pg_is_other_temp_schema`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, StringBuilder};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature, Volatility,
+};
+use datafusion::scalar::ScalarValue;
+
+use super::facts::CatalogFacts;
+
+pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
+    let mut udfs = Vec::new();
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "json_build_object",
+        Signature::variadic_any(Volatility::Immutable),
+        DataType::Utf8,
+        Arc::new(|args: &[ColumnarValue]| json_build_object(args)),
+    )));
+    // fstore has no sequences: no column is serial.
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "pg_get_serial_sequence",
+        Signature::any(2, Volatility::Stable),
+        DataType::Utf8,
+        Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    )));
+    // Temporary schemas are per session in PostgreSQL; fstore has none.
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "pg_is_other_temp_schema",
+        Signature::any(1, Volatility::Stable),
+        DataType::Boolean,
+        Arc::new(|_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))))
+        }),
+    )));
+    let f = facts.clone();
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "pg_get_viewdef",
+        Signature::one_of(
+            vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+            Volatility::Stable,
+        ),
+        DataType::Utf8,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let oids = cast(&args[0].to_array(1)?, &DataType::Int32)?;
+            let oids = oids
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int32Array>();
+            let mut out = StringBuilder::new();
+            if let Some(oids) = oids {
+                for row in 0..oids.len() {
+                    let definition = (!oids.is_null(row))
+                        .then(|| f.relation(oids.value(row)))
+                        .flatten()
+                        .and_then(|r| f.view_definition(&r.schema, &r.name));
+                    out.append_option(definition);
+                }
+            }
+            let array: ArrayRef = Arc::new(out.finish());
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(_) => {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+                }
+                ColumnarValue::Array(_) => ColumnarValue::Array(array),
+            })
+        }),
+    )));
+    udfs
+}
+
+/// `json_build_object(k1, v1, k2, v2, …)` as JSON text, one object per row.
+fn json_build_object(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    if !args.len().is_multiple_of(2) {
+        return Err(datafusion::error::DataFusionError::Execution(
+            "argument list must have even number of elements".into(),
+        ));
+    }
+    let rows = args
+        .iter()
+        .find_map(|a| match a {
+            ColumnarValue::Array(array) => Some(array.len()),
+            ColumnarValue::Scalar(_) => None,
+        })
+        .unwrap_or(1);
+    let arrays = args
+        .iter()
+        .map(|a| a.to_array(rows))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = StringBuilder::new();
+    for row in 0..rows {
+        // In argument order, as PostgreSQL writes it.
+        let mut members = Vec::with_capacity(arrays.len() / 2);
+        for pair in arrays.chunks(2) {
+            let key = match ScalarValue::try_from_array(&pair[0], row)? {
+                ScalarValue::Utf8(Some(k))
+                | ScalarValue::Utf8View(Some(k))
+                | ScalarValue::LargeUtf8(Some(k)) => k,
+                other => other.to_string(),
+            };
+            let value = json_value(ScalarValue::try_from_array(&pair[1], row)?);
+            members.push(format!("{} : {value}", serde_json::Value::String(key)));
+        }
+        out.append_value(format!("{{{}}}", members.join(", ")));
+    }
+    let array: ArrayRef = Arc::new(out.finish());
+    Ok(
+        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        },
+    )
+}
+
+fn json_value(value: ScalarValue) -> serde_json::Value {
+    use serde_json::Value;
+    if value.is_null() {
+        return Value::Null;
+    }
+    match value {
+        ScalarValue::Boolean(Some(b)) => Value::Bool(b),
+        ScalarValue::Int8(Some(v)) => Value::from(v),
+        ScalarValue::Int16(Some(v)) => Value::from(v),
+        ScalarValue::Int32(Some(v)) => Value::from(v),
+        ScalarValue::Int64(Some(v)) => Value::from(v),
+        ScalarValue::UInt32(Some(v)) => Value::from(v),
+        ScalarValue::UInt64(Some(v)) => Value::from(v),
+        ScalarValue::Float64(Some(v)) => Value::from(v),
+        ScalarValue::Float32(Some(v)) => Value::from(f64::from(v)),
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => Value::String(s),
+        other => Value::String(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_build_object_builds_one_object_per_row() {
+        let built = json_build_object(&[
+            ColumnarValue::Scalar(ScalarValue::from("always")),
+            ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))),
+            ColumnarValue::Scalar(ScalarValue::from("start")),
+            ColumnarValue::Scalar(ScalarValue::Int64(Some(1))),
+            ColumnarValue::Scalar(ScalarValue::from("name")),
+            ColumnarValue::Scalar(ScalarValue::from("a\"b")),
+            ColumnarValue::Scalar(ScalarValue::from("none")),
+            ColumnarValue::Scalar(ScalarValue::Int64(None)),
+        ])
+        .unwrap();
+        let ColumnarValue::Scalar(ScalarValue::Utf8(Some(text))) = built else {
+            panic!("not a text scalar");
+        };
+        assert_eq!(
+            text,
+            r#"{"always" : true, "start" : 1, "name" : "a\"b", "none" : null}"#
+        );
+    }
+}
