@@ -226,6 +226,18 @@ async fn psql_meta_commands_browse_feature_groups_views_and_datasets() {
         "{out}"
     );
 
+    // The meta-commands whose queries use ARRAY(SELECT …), sizes and
+    // function signatures.
+    for command in ["\\l+", "\\du", "\\df"] {
+        let (out, err, ok) = tokio::task::block_in_place(|| psql_commands(&server, &[command]));
+        assert!(ok && err.is_empty(), "{command}: {out}{err}");
+        match command {
+            "\\l+" => assert!(out.contains(" fstore ") && out.contains("Size"), "{out}"),
+            "\\du" => assert!(out.contains("Role name"), "{out}"),
+            _ => assert!(out.contains("List of functions"), "{out}"),
+        }
+    }
+
     // \copy out and back in.
     let file = server.dir.path().join("cards.csv");
     let copy_out = format!(

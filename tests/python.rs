@@ -239,6 +239,26 @@ async fn dbt_builds_feature_groups_incrementally_and_they_serve_online() {
     let built = run(&["build"]).await.unwrap();
     assert!(built.contains("ERROR=0"), "{built}");
     assert_eq!(count("SELECT count(*) FROM transaction_features").await, 7);
+
+    // The docs' catalog: every relation with its columns typed as
+    // PostgreSQL names them.
+    let documented = run(&["docs", "generate"]).await.unwrap();
+    assert!(documented.contains("Catalog written"), "{documented}");
+    let catalog: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.join("target/catalog.json")).unwrap(),
+    )
+    .unwrap();
+    let features = &catalog["nodes"]["model.fraud.transaction_features"];
+    assert_eq!(features["metadata"]["type"], "BASE TABLE", "{catalog}");
+    assert_eq!(features["columns"]["cc_num"]["type"], "bigint", "{catalog}");
+    assert_eq!(
+        features["columns"]["trans_ts"]["type"],
+        "timestamp without time zone"
+    );
+    assert_eq!(
+        catalog["nodes"]["model.fraud.stg_transactions"]["metadata"]["type"],
+        "VIEW"
+    );
 }
 
 /// The fenced `sh` and `python` blocks of a Markdown file, in order.

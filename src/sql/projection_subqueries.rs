@@ -90,6 +90,13 @@ impl VisitorMut for ScalarSubqueries {
     type Break = ();
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // `ARRAY(SELECT x …)` (psql's `\d+`, `\du`) is the subquery's
+        // values aggregated: `(SELECT array_agg(x) …)`.
+        if let Some(query) = array_of_subquery(expr) {
+            *expr = Expr::Subquery(Box::new(query));
+            self.changed = true;
+            return ControlFlow::Continue(());
+        }
         let Expr::Subquery(query) = expr else {
             return ControlFlow::Continue(());
         };
@@ -123,13 +130,63 @@ impl VisitorMut for ScalarSubqueries {
     }
 }
 
+/// The subquery of `ARRAY(SELECT x …)`, with `x` aggregated by
+/// `array_agg`; `None` for any other expression.
+fn array_of_subquery(expr: &Expr) -> Option<Query> {
+    use datafusion::sql::sqlparser::ast::FunctionArguments;
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let is_array = function
+        .name
+        .0
+        .last()
+        .and_then(|part| part.as_ident())
+        .is_some_and(|name| name.value.eq_ignore_ascii_case("array"));
+    let FunctionArguments::Subquery(query) = &function.args else {
+        return None;
+    };
+    if !is_array {
+        return None;
+    }
+    let mut query = query.as_ref().clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    let [item] = select.projection.as_mut_slice() else {
+        return None;
+    };
+    let (SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }) = item
+    else {
+        return None;
+    };
+    let inner = std::mem::replace(
+        value,
+        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+    );
+    let ordered = query.order_by.take();
+    *value = aggregate_call("array_agg", inner);
+    if let (Some(order_by), Expr::Function(aggregate)) = (ordered, value)
+        && let datafusion::sql::sqlparser::ast::OrderByKind::Expressions(order) = order_by.kind
+        && let FunctionArguments::List(list) = &mut aggregate.args
+    {
+        list.clauses
+            .push(datafusion::sql::sqlparser::ast::FunctionArgumentClause::OrderBy(order));
+    }
+    Some(query)
+}
+
 fn first_value(expr: Expr) -> Expr {
+    aggregate_call("first_value", expr)
+}
+
+fn aggregate_call(name: &str, expr: Expr) -> Expr {
     use datafusion::sql::sqlparser::ast::{
         Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
         ObjectName,
     };
     Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new("first_value")]),
+        name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
         parameters: FunctionArguments::None,
         args: FunctionArguments::List(FunctionArgumentList {
@@ -218,11 +275,22 @@ mod tests {
             )
             .as_deref(),
             Some(
-                "SELECT a.attname, ((SELECT first_value(t.typname) FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid)) AS ty, \
-                 ((SELECT count(*) FROM pg_catalog.pg_class AS c WHERE c.oid = a.attrelid)) AS n FROM pg_catalog.pg_attribute AS a"
+                "SELECT a.attname, ((SELECT first_value(t.typname) FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid)) AS ty, \
+                 ((SELECT count(*) FROM pg_catalog.pg_class c WHERE c.oid = a.attrelid)) AS n FROM pg_catalog.pg_attribute a"
             )
         );
         assert_eq!(faithful_catalog_text("SELECT (SELECT 1) FROM t"), None);
+        assert_eq!(
+            faithful_catalog_text(
+                "SELECT ARRAY(SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = m.roleid ORDER BY 1) \
+                 FROM pg_catalog.pg_auth_members m"
+            )
+            .as_deref(),
+            Some(
+                "SELECT ((SELECT array_agg(r.rolname ORDER BY 1) FROM pg_catalog.pg_roles r WHERE r.oid = m.roleid)) \
+                 FROM pg_catalog.pg_auth_members m"
+            )
+        );
         assert_eq!(
             protect_projection_subqueries(
                 "SELECT (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = a.attrelid) FROM pg_attribute a"

@@ -74,6 +74,11 @@ impl CatalogFacts {
             .is_some_and(|database| database.is_version_alias(schema, name))
     }
 
+    /// The server's data directory.
+    pub(super) fn data_dir(&self) -> Option<std::path::PathBuf> {
+        Some(self.database.get()?.upgrade()?.config().data_dir.clone())
+    }
+
     /// A view's query, as `pg_get_viewdef` gives it.
     pub(super) fn view_definition(&self, schema: &str, name: &str) -> Option<String> {
         let database = self.database.get()?.upgrade()?;

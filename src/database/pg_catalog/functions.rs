@@ -25,7 +25,7 @@ fn visible(schema: &str) -> bool {
     schema == DEFAULT_SCHEMA || schema == PG_CATALOG
 }
 
-fn disk_bytes(dir: &std::path::Path) -> u64 {
+pub(super) fn disk_bytes(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

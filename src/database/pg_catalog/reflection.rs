@@ -39,6 +39,38 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
             Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))))
         }),
     )));
+    // psql's `\df`: fstore's functions are built in, with no SQL signature
+    // to show.
+    for name in ["pg_get_function_result", "pg_get_function_arguments"] {
+        udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+            name,
+            Signature::any(1, Volatility::Stable),
+            DataType::Utf8,
+            Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+        )));
+    }
+    // Shared objects (databases, roles) carry no descriptions in fstore.
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "shobj_description",
+        Signature::any(2, Volatility::Stable),
+        DataType::Utf8,
+        Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    )));
+    // psql's `\l+`: the data directory holds the one database.
+    let f = facts.clone();
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "pg_database_size",
+        Signature::any(1, Volatility::Volatile),
+        DataType::Int64,
+        Arc::new(move |_: &[ColumnarValue]| {
+            let bytes = f
+                .data_dir()
+                .map_or(0, |dir| super::functions::disk_bytes(&dir));
+            Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(
+                bytes as i64,
+            ))))
+        }),
+    )));
     let f = facts.clone();
     udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
         "pg_get_viewdef",
