@@ -16,7 +16,7 @@ pub mod words;
 
 pub use ast::FsStatement;
 pub use parser::{Parsed, parse_statement};
-pub use projection_subqueries::{faithful_catalog_text, mentions_catalog};
+pub use projection_subqueries::{catalog_text_variants, faithful_catalog_text, mentions_catalog};
 pub use qualified_name::QualifiedName;
 pub use split::{StatementText, split_statements};
 

@@ -82,6 +82,120 @@ pub fn faithful_catalog_text(sql: &str) -> Option<String> {
     (aggregator.changed || protected).then(|| statement.to_string())
 }
 
+/// The forms of a catalog query to try, in order: the faithful one
+/// ([`faithful_catalog_text`]); then with one select-list subquery, then
+/// all of them, answered NULL — what the compatibility parser would do,
+/// but keeping the parameters they mention, so that the bound values still
+/// line up with `$n`. Empty when the text as written is the only form.
+pub fn catalog_text_variants(sql: &str) -> Vec<String> {
+    let Some(faithful) = faithful_catalog_text(sql) else {
+        return Vec::new();
+    };
+    let Ok(mut parsed) = Parser::parse_sql(&PostgreSqlDialect {}, &faithful) else {
+        return vec![faithful];
+    };
+    let [statement] = parsed.as_mut_slice() else {
+        return vec![faithful];
+    };
+    let subqueries = select_list_subqueries(statement);
+    let mut variants = vec![faithful];
+    let nulled = |which: &[usize]| {
+        let mut variant = statement.clone();
+        if let Statement::Query(query) = &mut variant
+            && let SetExpr::Select(select) = query.body.as_mut()
+        {
+            for &index in which {
+                if let Some(
+                    SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. },
+                ) = select.projection.get_mut(index)
+                {
+                    *expr = null_keeping_parameters(expr);
+                }
+            }
+        }
+        variant.to_string()
+    };
+    for &index in &subqueries {
+        variants.push(nulled(&[index]));
+    }
+    if subqueries.len() > 1 {
+        variants.push(nulled(&subqueries));
+    }
+    variants
+}
+
+/// Positions of the top-level select list's items that are subqueries.
+fn select_list_subqueries(statement: &Statement) -> Vec<usize> {
+    let Statement::Query(query) = statement else {
+        return Vec::new();
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Vec::new();
+    };
+    select
+        .projection
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| {
+            matches!(
+                item,
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
+                    if matches!(e, Expr::Subquery(_))
+                        || matches!(e, Expr::Nested(inner) if matches!(inner.as_ref(), Expr::Subquery(_)))
+            )
+        })
+        .map(|(index, _)| index)
+        .collect()
+}
+
+/// `NULL`, mentioning every parameter of `expr` (with its cast, which types
+/// it): `CASE WHEN $1::text IS NULL OR … THEN NULL END`.
+fn null_keeping_parameters(expr: &Expr) -> Expr {
+    use datafusion::sql::sqlparser::ast::Value;
+    let mut parameters: Vec<Expr> = Vec::new();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e| {
+        match e {
+            Expr::Cast { expr: inner, .. } if matches!(inner.as_ref(), Expr::Value(v) if matches!(v.value, Value::Placeholder(_))) =>
+            {
+                parameters.push(e.clone());
+            }
+            Expr::Value(v)
+                if matches!(v.value, Value::Placeholder(_))
+                    && !parameters
+                        .iter()
+                        .any(|p| matches!(p, Expr::Cast { expr, .. } if expr.as_ref() == e)) =>
+            {
+                parameters.push(e.clone());
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let null = Expr::value(Value::Null);
+    let Some(condition) = parameters
+        .into_iter()
+        .map(|p| Expr::IsNull(Box::new(p)))
+        .reduce(|a, b| Expr::BinaryOp {
+            left: Box::new(a),
+            op: datafusion::sql::sqlparser::ast::BinaryOperator::Or,
+            right: Box::new(b),
+        })
+    else {
+        return null;
+    };
+    Expr::Case {
+        case_token: datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(
+        ),
+        end_token: datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        operand: None,
+        conditions: vec![datafusion::sql::sqlparser::ast::CaseWhen {
+            condition,
+            result: null.clone(),
+        }],
+        else_result: None,
+    }
+}
+
 struct ScalarSubqueries {
     changed: bool,
 }
@@ -280,6 +394,14 @@ mod tests {
             )
         );
         assert_eq!(faithful_catalog_text("SELECT (SELECT 1) FROM t"), None);
+        assert_eq!(
+            catalog_text_variants(
+                "SELECT a.attname, (SELECT s.x FROM pg_catalog.pg_sequence s WHERE a.attidentity != $1::VARCHAR AND s.y = $2) AS i \
+                 FROM pg_catalog.pg_attribute a WHERE a.attnum > $3::SMALLINT"
+            )[1],
+            "SELECT a.attname, CASE WHEN $1::VARCHAR IS NULL OR $2 IS NULL THEN NULL END AS i \
+             FROM pg_catalog.pg_attribute a WHERE a.attnum > $3::SMALLINT"
+        );
         assert_eq!(
             faithful_catalog_text(
                 "SELECT ARRAY(SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = m.roleid ORDER BY 1) \

@@ -172,6 +172,9 @@ def sqlalchemy_and_pandas():
     assert not any(t.endswith("_v1") for t in tables), tables
     assert inspector.get_table_comment("accounts") == {"text": "account balances"}
     assert "SELECT" in inspector.get_view_definition("account_risk").upper()
+    columns = {c["name"]: (str(c["type"]), c["nullable"]) for c in inspector.get_columns("accounts")}
+    assert columns["account_id"] == ("BIGINT", False), columns
+    assert columns["balance"][0] == "DOUBLE PRECISION", columns
     # The descriptions BI tools show, through the catalog functions they
     # call. (The inspector's own get_table_comment/get_columns queries use a
     # REGCLASS-cast parameter inside a subquery and correlated scalar

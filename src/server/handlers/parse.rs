@@ -121,11 +121,12 @@ impl QueryParser for FstoreParser {
                     Route::HandOn(HandOn::AsWritten { syntax }) => {
                         // As in the simple protocol: a catalog query's
                         // faithful form if it plans, else the text.
-                        if let Some(faithful) = crate::sql::faithful_catalog_text(sql)
-                            && let Ok(parsed) = self.inner.parse_sql(client, &faithful, types).await
-                            && parsed.as_ref().is_none_or(|p| self.decorrelates(p))
-                        {
-                            return Ok(parsed);
+                        for variant in crate::sql::catalog_text_variants(sql) {
+                            if let Ok(parsed) = self.inner.parse_sql(client, &variant, types).await
+                                && parsed.as_ref().is_none_or(|p| self.decorrelates(p))
+                            {
+                                return Ok(parsed);
+                            }
                         }
                         self.inner
                             .parse_sql(client, sql, types)

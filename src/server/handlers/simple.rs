@@ -128,17 +128,18 @@ impl SimpleQueryHandler for FstoreService {
                         // A catalog query's faithful form first; the text as
                         // written (with the compatibility parser's own
                         // handling) if that does not plan.
-                        let faithful = crate::sql::faithful_catalog_text(&text);
+                        let variants = crate::sql::catalog_text_variants(&text);
                         let answer = async {
-                            if let Some(faithful) = &faithful
-                                && let Ok(responses) = SimpleQueryHandler::do_query(
+                            for variant in &variants {
+                                if let Ok(responses) = SimpleQueryHandler::do_query(
                                     self.inner.as_ref(),
                                     client,
-                                    faithful,
+                                    variant,
                                 )
                                 .await
-                            {
-                                return Ok(responses);
+                                {
+                                    return Ok(responses);
+                                }
                             }
                             SimpleQueryHandler::do_query(self.inner.as_ref(), client, &text).await
                         };
