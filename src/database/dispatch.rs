@@ -60,7 +60,8 @@ pub fn classify(statement: &DfStatement, allow_file_access: bool) -> StatementCl
             | Statement::AlterTable(_)
             | Statement::Delete(_)
             | Statement::Update(_)
-            | Statement::Truncate(_) => StatementClass::Ddl,
+            | Statement::Truncate(_)
+            | Statement::CreateIndex(_) => StatementClass::Ddl,
             Statement::Drop {
                 object_type: ObjectType::Table | ObjectType::View | ObjectType::Schema,
                 ..

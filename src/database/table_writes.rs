@@ -185,6 +185,56 @@ impl Database {
         Ok(Outcome::tag("TRUNCATE TABLE"))
     }
 
+    /// `CREATE INDEX` (pandas' `to_sql(index=True)`, ORMs' migrations) is
+    /// accepted on tables and feature groups and builds nothing: fstore
+    /// keeps no secondary indexes (scans prune Delta files by their
+    /// statistics; online lookups go by the primary key). A NOTICE says so.
+    pub(super) async fn create_index(
+        &self,
+        index: &datafusion::sql::sqlparser::ast::CreateIndex,
+    ) -> Result<Outcome> {
+        if index.unique {
+            return Err(Error::FeatureNotSupported(
+                "CREATE UNIQUE INDEX is not supported: fstore does not enforce uniqueness \
+                 (a feature group's primary key is the latest row per key)"
+                    .into(),
+            ));
+        }
+        let name = QualifiedName::from_object_name(&index.table_name)?;
+        let provider = self
+            .catalog_provider()?
+            .schema(&name.schema)
+            .ok_or_else(|| Error::UndefinedTable(name.to_string()))?
+            .table(&name.name)
+            .await?
+            .ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
+        if provider.downcast_ref::<OfflineTableProvider>().is_none() {
+            return Err(Error::WrongObjectType {
+                name: name.to_string(),
+                expected: "table",
+                hint: Some("CREATE INDEX applies to tables and feature groups.".into()),
+            });
+        }
+        let schema = provider.schema();
+        for column in &index.columns {
+            if let Expr::Identifier(ident) = &column.column.expr {
+                let column = normalize_ident(ident);
+                schema
+                    .index_of(&column)
+                    .map_err(|_| Error::UndefinedColumn(column.clone()))?;
+            }
+        }
+        let index_name = index
+            .name
+            .as_ref()
+            .map_or_else(|| format!("{}_idx", name.name), ToString::to_string);
+        Ok(Outcome::tag("CREATE INDEX").with_notice(format!(
+            "fstore keeps no secondary indexes: index \"{index_name}\" on \"{name}\" is \
+             accepted and not built (scans prune files by their statistics; online lookups go \
+             by the primary key)"
+        )))
+    }
+
     /// The plain table a rewrite targets; feature groups, views and system
     /// tables are refused with the reason.
     async fn rewritable_table(

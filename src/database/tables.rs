@@ -35,6 +35,7 @@ impl Database {
             Statement::Delete(delete) => self.delete_rows(delete).await,
             Statement::Update(update) => self.update_rows(update).await,
             Statement::Truncate(truncate) => self.truncate_tables(truncate).await,
+            Statement::CreateIndex(index) => self.create_index(index).await,
             Statement::CreateTable(create) => {
                 self.create_table(statement, create.query.is_some()).await
             }
