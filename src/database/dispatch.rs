@@ -169,6 +169,21 @@ impl Database {
         }
     }
 
+    /// The provider DataFusion reads `name` from; 42P01 when there is none,
+    /// its schema missing included, as PostgreSQL says for a statement that
+    /// names an existing relation.
+    pub(super) async fn relation_provider(
+        &self,
+        name: &QualifiedName,
+    ) -> Result<std::sync::Arc<dyn datafusion::catalog::TableProvider>> {
+        self.catalog_provider()?
+            .schema(&name.schema)
+            .ok_or_else(|| Error::UndefinedTable(name.to_string()))?
+            .table(&name.name)
+            .await?
+            .ok_or_else(|| Error::UndefinedTable(name.to_string()))
+    }
+
     /// Where `COPY name FROM STDIN` writes, and the target column indices in
     /// input order.
     pub async fn copy_target(
@@ -176,13 +191,7 @@ impl Database {
         name: &QualifiedName,
         columns: &[datafusion::sql::sqlparser::ast::Ident],
     ) -> Result<(IngestTarget, Vec<usize>)> {
-        let provider = self
-            .catalog_provider()?
-            .schema(&name.schema)
-            .ok_or_else(|| Error::UndefinedSchema(name.schema.clone()))?
-            .table(&name.name)
-            .await?
-            .ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
+        let provider = self.relation_provider(name).await?;
         let Some(offline) = provider.downcast_ref::<OfflineTableProvider>() else {
             return Err(Error::WrongObjectType {
                 name: name.to_string(),

@@ -201,13 +201,7 @@ impl Database {
             ));
         }
         let name = QualifiedName::from_object_name(&index.table_name)?;
-        let provider = self
-            .catalog_provider()?
-            .schema(&name.schema)
-            .ok_or_else(|| Error::UndefinedTable(name.to_string()))?
-            .table(&name.name)
-            .await?
-            .ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
+        let provider = self.relation_provider(&name).await?;
         if provider.downcast_ref::<OfflineTableProvider>().is_none() {
             return Err(Error::WrongObjectType {
                 name: name.to_string(),
@@ -303,12 +297,7 @@ impl Database {
         let mut deleted = 0u64;
         while let Some(batch) = crate::statement_stop::next(&mut stream).await? {
             let batch = batch?;
-            let matched = batch
-                .column_by_name(MATCHED)
-                .ok_or_else(|| Error::Internal("rewrite query lost its match column".into()))?
-                .as_boolean()
-                .clone();
-            let matched = BooleanArray::new(matched.values().clone(), None);
+            let matched = matched_of(&batch)?;
             deleted += matched.true_count() as u64;
             // The group's columns, then its write sequence.
             let rows = batch
@@ -363,13 +352,7 @@ impl Database {
             )));
         }
         let name = QualifiedName::from_object_name(name)?;
-        let provider = self
-            .catalog_provider()?
-            .schema(&name.schema)
-            .ok_or_else(|| Error::UndefinedTable(name.to_string()))?
-            .table(&name.name)
-            .await?
-            .ok_or_else(|| Error::UndefinedTable(name.to_string()))?;
+        let provider = self.relation_provider(&name).await?;
         let Some(offline) = provider.downcast_ref::<OfflineTableProvider>() else {
             return Err(Error::WrongObjectType {
                 name: name.to_string(),
@@ -404,14 +387,8 @@ impl Database {
         let mut matched_rows = 0u64;
         while let Some(batch) = crate::statement_stop::next(&mut stream).await? {
             let batch = batch?;
-            let matched = batch
-                .column_by_name(MATCHED)
-                .ok_or_else(|| Error::Internal("rewrite query lost its match column".into()))?
-                .as_boolean()
-                .clone();
-            // `IS TRUE` is never NULL, so the count is of true values.
+            let matched = matched_of(&batch)?;
             matched_rows += matched.true_count() as u64;
-            let matched = BooleanArray::new(matched.values().clone(), None);
             let kept = keep(&batch, &matched).map_err(datafusion::error::DataFusionError::from)?;
             rewrite.write(kept).await?;
         }
@@ -457,6 +434,16 @@ fn matched_query(relation: &str, selection: Option<&Expr>, values: &[Expr]) -> S
             values_of(true)
         ),
     }
+}
+
+/// Which rows of a rewrite query's batch the statement applies to.
+fn matched_of(batch: &RecordBatch) -> Result<BooleanArray> {
+    let matched = batch
+        .column_by_name(MATCHED)
+        .ok_or_else(|| Error::Internal("rewrite query lost its match column".into()))?
+        .as_boolean();
+    // `IS TRUE` is never NULL: the values alone are the answer.
+    Ok(BooleanArray::new(matched.values().clone(), None))
 }
 
 fn has_subquery(expr: &Expr) -> bool {
