@@ -47,6 +47,8 @@ fn start_server(data_dir: &std::path::Path, port: u16, log: &std::path::Path) ->
         .args(["serve", "--data-dir"])
         .arg(data_dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        // Killed over and over: no socket file left in a shared directory.
+        .args(["--unix-socket-dir", ""])
         .env("RUST_LOG", "error,fstore::store=info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
