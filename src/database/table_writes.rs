@@ -52,7 +52,8 @@ impl Database {
                 "DELETE from more than one table is not supported".into(),
             ));
         };
-        let (name, table) = match self.rewrite_target(relation, "DELETE FROM").await? {
+        let target = table_name(relation, "DELETE FROM")?;
+        let (name, table) = match self.rewrite_target(target, "DELETE FROM").await? {
             (name, Target::Table(table)) => (name, table),
             (_, Target::Group(group)) => {
                 let deleted = self
@@ -89,7 +90,9 @@ impl Database {
             !update.order_by.is_empty() || update.limit.is_some(),
             "UPDATE … ORDER BY/LIMIT",
         )?;
-        let (_, table) = self.rewritable_table(&update.table, "UPDATE").await?;
+        let (_, table) = self
+            .rewritable_table(table_name(&update.table, "UPDATE")?, "UPDATE")
+            .await?;
         let schema = table.schema();
         let mut assigned: Vec<(usize, Expr)> = Vec::new();
         for assignment in &update.assignments {
@@ -156,22 +159,7 @@ impl Database {
         // Every name is checked before any table is emptied.
         let mut tables = Vec::new();
         for target in &truncate.table_names {
-            let relation = TableWithJoins {
-                relation: TableFactor::Table {
-                    name: target.name.clone(),
-                    alias: None,
-                    args: None,
-                    with_hints: Vec::new(),
-                    version: None,
-                    with_ordinality: false,
-                    partitions: Vec::new(),
-                    json_path: None,
-                    sample: None,
-                    index_hints: Vec::new(),
-                },
-                joins: Vec::new(),
-            };
-            match self.rewritable_table(&relation, "TRUNCATE").await {
+            match self.rewritable_table(&target.name, "TRUNCATE").await {
                 Err(Error::UndefinedTable(_)) if truncate.if_exists => continue,
                 other => tables.push(other?.1),
             }
@@ -233,10 +221,10 @@ impl Database {
     /// tables are refused with the reason.
     async fn rewritable_table(
         &self,
-        relation: &TableWithJoins,
+        name: &ObjectName,
         statement: &str,
     ) -> Result<(QualifiedName, Arc<OfflineTable>)> {
-        match self.rewrite_target(relation, statement).await? {
+        match self.rewrite_target(name, statement).await? {
             (name, Target::Table(table)) => Ok((name, table)),
             (name, Target::Group(_)) => Err(Error::FeatureNotSupported(format!(
                 "{statement} \"{name}\" is not supported: it is a feature group, whose rows are \
@@ -338,19 +326,9 @@ impl Database {
     /// DELETE takes one); views and system tables are refused.
     async fn rewrite_target(
         &self,
-        relation: &TableWithJoins,
+        name: &ObjectName,
         statement: &str,
     ) -> Result<(QualifiedName, Target)> {
-        let TableFactor::Table { name, .. } = &relation.relation else {
-            return Err(Error::FeatureNotSupported(format!(
-                "{statement} needs a table name"
-            )));
-        };
-        if !relation.joins.is_empty() {
-            return Err(Error::FeatureNotSupported(format!(
-                "{statement} with a join is not supported"
-            )));
-        }
         let name = QualifiedName::from_object_name(name)?;
         let provider = self.relation_provider(&name).await?;
         let Some(offline) = provider.downcast_ref::<OfflineTableProvider>() else {
@@ -434,6 +412,21 @@ fn matched_query(relation: &str, selection: Option<&Expr>, values: &[Expr]) -> S
             values_of(true)
         ),
     }
+}
+
+/// The one table a DELETE or UPDATE names.
+fn table_name<'a>(relation: &'a TableWithJoins, statement: &str) -> Result<&'a ObjectName> {
+    let TableFactor::Table { name, .. } = &relation.relation else {
+        return Err(Error::FeatureNotSupported(format!(
+            "{statement} needs a table name"
+        )));
+    };
+    if !relation.joins.is_empty() {
+        return Err(Error::FeatureNotSupported(format!(
+            "{statement} with a join is not supported"
+        )));
+    }
+    Ok(name)
 }
 
 /// Which rows of a rewrite query's batch the statement applies to.

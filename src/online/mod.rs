@@ -452,37 +452,30 @@ pub struct OnlineWriter {
 }
 
 impl OnlineWriter {
-    pub async fn apply(&self, batch: RecordBatch) -> Result<()> {
+    /// Hands `op` to the writer's thread, in order.
+    async fn send(&self, op: WriterOp) -> Result<()> {
         let tx = self
             .tx
             .as_ref()
             .ok_or_else(|| Error::Internal("online writer already finished".into()))?;
-        tx.send(WriterOp::Batch(batch))
+        tx.send(op)
             .await
             .map_err(|_| Error::Internal("online writer stopped".into()))
+    }
+
+    pub async fn apply(&self, batch: RecordBatch) -> Result<()> {
+        self.send(WriterOp::Batch(batch)).await
     }
 
     /// Removes the keys of `rows` (in the table's column order); rows sent
     /// after may put them back.
     pub async fn remove(&self, rows: RecordBatch) -> Result<()> {
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| Error::Internal("online writer already finished".into()))?;
-        tx.send(WriterOp::Remove(rows))
-            .await
-            .map_err(|_| Error::Internal("online writer stopped".into()))
+        self.send(WriterOp::Remove(rows)).await
     }
 
     /// Removes every row of the group; rows sent after fill it again.
     pub async fn clear(&self) -> Result<()> {
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| Error::Internal("online writer already finished".into()))?;
-        tx.send(WriterOp::Clear)
-            .await
-            .map_err(|_| Error::Internal("online writer stopped".into()))
+        self.send(WriterOp::Clear).await
     }
 
     /// Whether every row sent so far went into the transaction: asked
@@ -490,14 +483,8 @@ impl OnlineWriter {
     /// (a full disk while LMDB spills pages, say) fails the statement while
     /// nothing is committed yet.
     pub async fn check(&self) -> Result<()> {
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| Error::Internal("online writer already finished".into()))?;
         let (reply, done) = oneshot::channel();
-        tx.send(WriterOp::Check(reply))
-            .await
-            .map_err(|_| Error::Internal("online writer stopped".into()))?;
+        self.send(WriterOp::Check(reply)).await?;
         done.await
             .map_err(|_| Error::Internal("online writer stopped before checking".into()))?
     }

@@ -48,6 +48,25 @@ pub(super) async fn scan_all(
     datafusion::physical_plan::collect(plan, state.task_ctx()).await
 }
 
+/// The rows of `batch` whose `(schema, name)` columns `keep` accepts.
+pub(super) fn keep_relations(
+    batch: &RecordBatch,
+    schema_column: &str,
+    name_column: &str,
+    keep: impl Fn(&(String, String)) -> bool,
+) -> Result<RecordBatch> {
+    let schemas = utf8_column(batch, schema_column)?;
+    let names = utf8_column(batch, name_column)?;
+    let kept: datafusion::arrow::array::BooleanArray = schemas
+        .into_iter()
+        .zip(names)
+        .map(|relation| Some(keep(&relation)))
+        .collect();
+    Ok(datafusion::arrow::compute::filter_record_batch(
+        batch, &kept,
+    )?)
+}
+
 pub(super) fn int32_column<'a>(
     batch: &'a RecordBatch,
     name: &str,

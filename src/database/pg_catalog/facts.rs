@@ -1,7 +1,7 @@
 //! What the overlay knows about the relations clients have seen: the OIDs
 //! datafusion-pg-catalog gave them, and fstore's descriptions and keys.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock, RwLock, Weak};
 
 use crate::database::Database;
@@ -66,12 +66,21 @@ impl CatalogFacts {
         Some(database.relation_facts(schema, name))
     }
 
-    /// Whether `schema.name` is the `name_vN` alias of a versioned object.
-    pub(super) fn is_version_alias(&self, schema: &str, name: &str) -> bool {
+    /// See [`Database::version_aliases`]; read once per scan.
+    pub(super) fn version_aliases(&self) -> HashSet<(String, String)> {
         self.database
             .get()
             .and_then(Weak::upgrade)
-            .is_some_and(|database| database.is_version_alias(schema, name))
+            .map(|database| database.version_aliases())
+            .unwrap_or_default()
+    }
+
+    /// The relations of the latest `pg_class` scan, by OID.
+    pub(super) fn seen_relations(&self) -> HashMap<i32, SeenRelation> {
+        self.relations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The server's data directory.
@@ -112,31 +121,32 @@ impl Database {
         let _ = self.catalog_facts.database.set(Arc::downgrade(self));
     }
 
-    /// Whether `schema.name` is the `name_vN` alias of one version of a
-    /// feature group, feature view or training dataset (its `online.*`
-    /// relations too) rather than an object's own name.
-    pub(crate) fn is_version_alias(&self, schema: &str, name: &str) -> bool {
-        if !name.contains("_v") {
-            return false;
+    /// The `(schema, name_vN)` aliases of every version of a feature group,
+    /// feature view or training dataset (their `online.*` relations too):
+    /// names of versions, not of objects, which listings leave out.
+    pub(crate) fn version_aliases(&self) -> HashSet<(String, String)> {
+        let mut aliases = HashSet::new();
+        let mut add = |schema: &str, name: &str, version: u64, online: bool| {
+            let alias = crate::catalog::versioned_name(name, version);
+            aliases.insert((schema.to_string(), alias.clone()));
+            if online {
+                aliases.insert((ONLINE_SCHEMA.to_string(), alias));
+            }
+        };
+        for ((schema, name, version), group) in self.groups_read().iter() {
+            add(schema, name, *version, group.def.online);
         }
-        let online = schema == ONLINE_SCHEMA;
-        let group = self.groups_read().iter().any(|((s, n, v), group)| {
-            (s == schema || (online && group.def.online))
-                && n != name
-                && crate::catalog::versioned_name(n, *v) == name
-        });
-        group
-            || self.feature_view_registry().all().iter().any(|v| {
-                (v.schema == schema || online) && v.name != name && v.versioned_name() == name
-            })
-            || self
-                .catalog
-                .defs::<crate::catalog::TrainingDatasetDef>(
-                    crate::catalog::DefKind::TrainingDataset,
-                )
-                .unwrap_or_default()
-                .iter()
-                .any(|d| d.schema == schema && d.name != name && d.versioned_name() == name)
+        for view in self.feature_view_registry().all() {
+            add(&view.schema, &view.name, view.version, true);
+        }
+        for dataset in self
+            .catalog
+            .defs::<crate::catalog::TrainingDatasetDef>(crate::catalog::DefKind::TrainingDataset)
+            .unwrap_or_default()
+        {
+            add(&dataset.schema, &dataset.name, dataset.version, false);
+        }
+        aliases
     }
 
     /// Description and primary key of `schema.name` as fstore knows them.

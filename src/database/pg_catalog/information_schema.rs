@@ -8,8 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{BooleanArray, Int32Builder, RecordBatch, StringBuilder};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::array::{Int32Builder, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
@@ -18,7 +17,7 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::columns::{scan_all, utf8_column};
+use super::columns::{keep_relations, scan_all};
 use super::facts::CatalogFacts;
 
 pub const INFORMATION_SCHEMA: &str = "information_schema";
@@ -202,6 +201,7 @@ impl ListingTable {
         let Some(catalog) = self.catalog_list.catalog(&self.catalog) else {
             return Ok(RecordBatch::new_empty(schema));
         };
+        let aliases = self.facts.version_aliases();
         let mut schemas = catalog.schema_names();
         schemas.sort();
         for schema_name in schemas {
@@ -211,7 +211,7 @@ impl ListingTable {
             let mut tables = provider.table_names();
             tables.sort();
             for table_name in tables {
-                if self.facts.is_version_alias(&schema_name, &table_name) {
+                if aliases.contains(&(schema_name.clone(), table_name.clone())) {
                     continue;
                 }
                 let Ok(Some(table)) = provider.table(&table_name).await else {
@@ -293,16 +293,16 @@ impl ListingTable {
         schema_column: &str,
         name_column: &str,
     ) -> Result<Vec<RecordBatch>> {
-        let mut kept = Vec::new();
-        for batch in scan_all(&self.inner, state).await? {
-            let schemas = utf8_column(&batch, schema_column)?;
-            let names = utf8_column(&batch, name_column)?;
-            let keep: BooleanArray = (0..batch.num_rows())
-                .map(|row| Some(!self.facts.is_version_alias(&schemas[row], &names[row])))
-                .collect();
-            kept.push(filter_record_batch(&batch, &keep)?);
-        }
-        Ok(kept)
+        let aliases = self.facts.version_aliases();
+        scan_all(&self.inner, state)
+            .await?
+            .iter()
+            .map(|batch| {
+                keep_relations(batch, schema_column, name_column, |relation| {
+                    !aliases.contains(relation)
+                })
+            })
+            .collect()
     }
 }
 

@@ -23,39 +23,21 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
         DataType::Utf8,
         Arc::new(|args: &[ColumnarValue]| json_build_object(args)),
     )));
+    let no_text = ScalarValue::Utf8(None);
     // fstore has no sequences: no column is serial.
-    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
-        "pg_get_serial_sequence",
-        Signature::any(2, Volatility::Stable),
-        DataType::Utf8,
-        Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
-    )));
+    udfs.push(constant("pg_get_serial_sequence", 2, no_text.clone()));
     // Temporary schemas are per session in PostgreSQL; fstore has none.
-    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+    udfs.push(constant(
         "pg_is_other_temp_schema",
-        Signature::any(1, Volatility::Stable),
-        DataType::Boolean,
-        Arc::new(|_: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))))
-        }),
-    )));
+        1,
+        ScalarValue::Boolean(Some(false)),
+    ));
     // psql's `\df`: fstore's functions are built in, with no SQL signature
     // to show.
-    for name in ["pg_get_function_result", "pg_get_function_arguments"] {
-        udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
-            name,
-            Signature::any(1, Volatility::Stable),
-            DataType::Utf8,
-            Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
-        )));
-    }
+    udfs.push(constant("pg_get_function_result", 1, no_text.clone()));
+    udfs.push(constant("pg_get_function_arguments", 1, no_text.clone()));
     // Shared objects (databases, roles) carry no descriptions in fstore.
-    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
-        "shobj_description",
-        Signature::any(2, Volatility::Stable),
-        DataType::Utf8,
-        Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
-    )));
+    udfs.push(constant("shobj_description", 2, no_text));
     // psql's `\l+`: the data directory holds the one database.
     let f = facts.clone();
     udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
@@ -104,6 +86,17 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
         }),
     )));
     udfs
+}
+
+/// A function of `arity` arguments of any type whose answer is `value`.
+fn constant(name: &str, arity: usize, value: ScalarValue) -> ScalarUDF {
+    let data_type = value.data_type();
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        name,
+        Signature::any(arity, Volatility::Stable),
+        data_type,
+        Arc::new(move |_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(value.clone()))),
+    ))
 }
 
 /// `json_build_object(k1, v1, k2, v2, …)` as JSON text, one object per row.

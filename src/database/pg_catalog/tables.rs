@@ -16,7 +16,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
-use super::columns::{batch_of, int32_column, scan_all, utf8_column};
+use super::columns::{batch_of, int32_column, keep_relations, scan_all, utf8_column};
 use super::facts::{CONSTRAINT_OID_BASE, CatalogFacts, PG_CATALOG, PG_CLASS_OID, SeenRelation};
 use super::functions::functions;
 use super::information_schema::{INFORMATION_SCHEMA, InformationSchemaOverlay};
@@ -179,12 +179,11 @@ impl OverlayTable {
 
     /// Our rows, as (column → value) maps in the table's schema.
     fn extra_rows(&self) -> Vec<HashMap<&'static str, ScalarValue>> {
-        let relations = self
-            .facts
-            .relations
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let relations = self.facts.seen_relations();
+        let aliases = match self.extra {
+            Extra::Views => self.facts.version_aliases(),
+            _ => Default::default(),
+        };
         // `'pg_class'::regclass` resolves through the emulated pg_class,
         // whose OID for itself is not Postgres's 1259.
         let pg_class_oid = self
@@ -205,7 +204,7 @@ impl OverlayTable {
                 continue;
             }
             if let Extra::Views = self.extra {
-                if kind == "v" && !self.facts.is_version_alias(&schema, &name) {
+                if kind == "v" && !aliases.contains(&(schema.clone(), name.clone())) {
                     rows.push(HashMap::from([
                         ("schemaname", ScalarValue::from(schema)),
                         ("viewname", ScalarValue::from(name)),
@@ -272,55 +271,40 @@ impl OverlayTable {
     async fn tables_without_views(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
         let views: std::collections::HashSet<(String, String)> = self
             .facts
-            .relations
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
+            .seen_relations()
+            .into_values()
             .filter(|r| r.kind == "v")
-            .map(|r| (r.schema.clone(), r.name.clone()))
+            .map(|r| (r.schema, r.name))
             .collect();
-        let mut kept = Vec::new();
-        for batch in scan_all(&self.inner, state).await? {
-            let schemas = utf8_column(&batch, "schemaname")?;
-            let names = utf8_column(&batch, "tablename")?;
-            let keep: datafusion::arrow::array::BooleanArray = (0..batch.num_rows())
-                .map(|row| {
-                    let relation = (schemas[row].clone(), names[row].clone());
-                    Some(
-                        !views.contains(&relation)
-                            && !self.facts.is_version_alias(&relation.0, &relation.1),
-                    )
+        let aliases = self.facts.version_aliases();
+        scan_all(&self.inner, state)
+            .await?
+            .iter()
+            .map(|batch| {
+                keep_relations(batch, "schemaname", "tablename", |relation| {
+                    !views.contains(relation) && !aliases.contains(relation)
                 })
-                .collect();
-            kept.push(datafusion::arrow::compute::filter_record_batch(
-                &batch, &keep,
-            )?);
-        }
-        Ok(kept)
+            })
+            .collect()
     }
 
     /// `pg_class` without the version aliases (`name_v1`) of versioned
     /// objects, which listings show once, under their name.
     fn without_version_aliases(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
-        let relations = self
-            .facts
-            .relations
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let relations = self.facts.seen_relations();
+        let aliases = self.facts.version_aliases();
         batches
             .into_iter()
             .map(|batch| {
                 let oids = int32_column(&batch, "oid")?;
-                let keep: datafusion::arrow::array::BooleanArray = (0..batch.num_rows())
-                    .map(|row| {
-                        Some(
-                            relations
-                                .get(&oids.value(row))
-                                .is_none_or(|r| !self.facts.is_version_alias(&r.schema, &r.name)),
-                        )
-                    })
-                    .collect();
+                let keep: datafusion::arrow::array::BooleanArray =
+                    (0..batch.num_rows())
+                        .map(|row| {
+                            Some(relations.get(&oids.value(row)).is_none_or(|r| {
+                                !aliases.contains(&(r.schema.clone(), r.name.clone()))
+                            }))
+                        })
+                        .collect();
                 Ok(datafusion::arrow::compute::filter_record_batch(
                     &batch, &keep,
                 )?)
