@@ -3,10 +3,12 @@
 
 pub mod asof;
 pub mod ast;
+pub mod catalog_functions;
 pub mod column_names;
 pub mod feature_views;
 pub mod identifiers;
 pub mod parser;
+pub mod placeholders;
 pub mod projection_subqueries;
 pub mod qualified_name;
 pub mod regclass;

@@ -69,17 +69,26 @@ pub fn protect_in(statement: &mut Statement) -> bool {
 /// falls back to the text as written if this does not plan.
 pub fn faithful_catalog_text(sql: &str) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
-    if lower.matches("select").count() < 2 || !mentions_catalog_lowercase(&lower) {
+    if !mentions_catalog_lowercase(&lower) {
+        return None;
+    }
+    let has_subqueries = lower.matches("select").count() >= 2;
+    let has_idioms = super::catalog_functions::may_apply(&lower);
+    if !has_subqueries && !has_idioms {
         return None;
     }
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
     let [statement] = statements.as_mut_slice() else {
         return None;
     };
+    let idioms = has_idioms && super::catalog_functions::rewrite(statement);
     let mut aggregator = ScalarSubqueries { changed: false };
-    let _ = statement.visit(&mut aggregator);
-    let protected = protect_in(statement);
-    (aggregator.changed || protected).then(|| statement.to_string())
+    let mut protected = false;
+    if has_subqueries {
+        let _ = statement.visit(&mut aggregator);
+        protected = protect_in(statement);
+    }
+    (idioms || aggregator.changed || protected).then(|| statement.to_string())
 }
 
 /// The forms of a catalog query to try, in order: the faithful one

@@ -190,6 +190,26 @@ def sqlalchemy_and_pandas():
             "account_risk": "balance with the latest login failures",
         }, comments
 
+    # Keys and indexes, and the reflection built on them, with both
+    # drivers (psycopg 3 binds the inspector's parameters server-side,
+    # psycopg2 interpolates them).
+    for driver in ("psycopg", "psycopg2"):
+        reflecting = sa.create_engine(f"postgresql+{driver}://drivers@127.0.0.1:{port}/fstore")
+        inspector = sa.inspect(reflecting)
+        pk = inspector.get_pk_constraint("accounts")
+        assert (pk["name"], pk["constrained_columns"]) == ("accounts_pkey", ["account_id"]), pk
+        assert inspector.get_pk_constraint("accounts", schema="online")["constrained_columns"] == ["account_id"]
+        assert inspector.get_indexes("accounts") == [], driver  # the key's index is the pk's
+        assert inspector.get_unique_constraints("accounts") == []
+        assert inspector.get_foreign_keys("accounts") == []
+        table = sa.Table("accounts", sa.MetaData(), autoload_with=reflecting)
+        assert [c.name for c in table.columns] == ["account_id", "updated_at", "balance", "tier"], table.columns
+        assert [c.name for c in table.primary_key] == ["account_id"]
+        frame = pd.read_sql_table("accounts", reflecting)
+        assert sorted(frame["account_id"]) == [1, 1, 2, 3, 4], frame
+        assert str(frame["updated_at"].dtype).startswith("datetime64"), frame.dtypes
+        reflecting.dispose()
+
     with engine.connect() as conn:
         frame = pd.read_sql(sa.text("SELECT * FROM account_risk ORDER BY account_id"), conn)
         assert list(frame.columns) == ["account_id", "updated_at", "balance", "failures"], frame.columns
@@ -206,6 +226,34 @@ def sqlalchemy_and_pandas():
         assert conn.execute(sa.text("SELECT failures FROM online.logins WHERE account_id = 5")).scalar() == 1
 
 
+def bound_parameters_in_writes():
+    """DELETE and UPDATE with server-side parameters (psycopg 3 binds them)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE scratch (id BIGINT, label TEXT, at TIMESTAMP)")
+        conn.execute("INSERT INTO scratch VALUES (1, 'a', '2026-01-01'), (2, 'b', '2026-01-02'), (3, 'c', NULL)")
+        cur = conn.execute("DELETE FROM scratch WHERE id = %s", (2,))
+        assert cur.rowcount == 1, cur.rowcount
+        # A quote in a value stays a value; a typed binary parameter too.
+        conn.execute("UPDATE scratch SET label = %s WHERE id = %b", ("it's", 1))
+        conn.execute("UPDATE scratch SET at = %s WHERE at IS NULL", (datetime(2026, 3, 1, 12, 30),))
+        rows = conn.execute("SELECT id, label, at FROM scratch ORDER BY id").fetchall()
+        assert rows == [(1, "it's", datetime(2026, 1, 1)), (3, "c", datetime(2026, 3, 1, 12, 30))], rows
+        conn.execute("DROP TABLE scratch")
+
+
+def adbc_client():
+    """ADBC (Polars' and pandas' engine='adbc'): its connect-time type query."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(f"postgresql://drivers@127.0.0.1:{port}/fstore") as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT account_id, balance, tier FROM online.accounts ORDER BY account_id")
+            table = cur.fetch_arrow_table()
+            assert table.column_names == ["account_id", "balance", "tier"], table.schema
+            assert str(table.schema.field("account_id").type) == "int64", table.schema
+            assert table.column("account_id").to_pylist() == [1, 2, 3, 4], table
+
+
 def subquery_parameters():
     """A parameter inside a select-list subquery is bound, not nulled."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -220,5 +268,7 @@ psycopg_transactions()
 psycopg_long_lived_connection()
 asyncio.run(asyncpg_client())
 subquery_parameters()
+bound_parameters_in_writes()
+adbc_client()
 sqlalchemy_and_pandas()
 print("drivers: ok")

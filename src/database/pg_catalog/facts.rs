@@ -14,6 +14,11 @@ pub(super) const PG_CATALOG: &str = "pg_catalog";
 /// Where our constraint OIDs start: far above the OIDs datafusion-pg-catalog
 /// hands out from 16384, so that the two never meet.
 pub(super) const CONSTRAINT_OID_BASE: i32 = 1 << 29;
+/// Where the OIDs of the indexes behind primary keys start (above the
+/// constraints').
+pub(super) const INDEX_OID_BASE: i32 = 1 << 30;
+/// `pg_am`'s `btree`, the access method a primary key's index reports.
+pub(super) const BTREE_ACCESS_METHOD_OID: i32 = 403;
 
 /// What the overlay knows about the relations clients have seen.
 #[derive(Default)]
@@ -109,6 +114,17 @@ impl CatalogFacts {
         }
     }
 
+    /// The relation and key columns of the index behind a primary key
+    /// (OIDs from [`INDEX_OID_BASE`]).
+    pub(super) fn primary_key_index(&self, index_oid: i32) -> Option<(SeenRelation, Vec<String>)> {
+        let relation = self.relation(index_oid.checked_sub(INDEX_OID_BASE)?)?;
+        let database = self.database.get()?.upgrade()?;
+        let key = database
+            .primary_keys()
+            .remove(&(relation.schema.clone(), relation.name.clone()))?;
+        Some((relation, key))
+    }
+
     pub(super) fn description(&self, oid: i32) -> Option<String> {
         let relation = self.relation(oid)?;
         self.facts(&relation.schema, &relation.name)?.description
@@ -147,6 +163,40 @@ impl Database {
             add(&dataset.schema, &dataset.name, dataset.version, false);
         }
         aliases
+    }
+
+    /// The primary key of every relation that has one, by `(schema, name)`:
+    /// feature groups under their name and each version's, their
+    /// `online.*` relations, and feature views' `online.*` serving keys.
+    /// From memory only: `pg_class` scans ask on every catalog query.
+    pub(crate) fn primary_keys(&self) -> HashMap<(String, String), Vec<String>> {
+        let mut keys = HashMap::new();
+        for group in self.groups_read().values() {
+            let def = &group.def;
+            let mut names = vec![(def.schema.clone(), def.versioned_name())];
+            if def.online {
+                names.push((ONLINE_SCHEMA.to_string(), def.versioned_name()));
+            }
+            // Versions ascend: the latest one's key is left under the name.
+            names.push((def.schema.clone(), def.name.clone()));
+            if def.online {
+                names.push((ONLINE_SCHEMA.to_string(), def.name.clone()));
+            }
+            for name in names {
+                keys.insert(name, def.primary_key.clone());
+            }
+        }
+        for view in self.feature_view_registry().all() {
+            keys.insert(
+                (ONLINE_SCHEMA.to_string(), view.versioned_name()),
+                view.serving_key.clone(),
+            );
+            keys.insert(
+                (ONLINE_SCHEMA.to_string(), view.name.clone()),
+                view.serving_key.clone(),
+            );
+        }
+        keys
     }
 
     /// Description and primary key of `schema.name` as fstore knows them.

@@ -16,6 +16,7 @@
 //! asks about a relation's OID has read `pg_class` first), which is how
 //! descriptions and keys are joined to the same OIDs the client sees.
 
+mod arrays;
 mod columns;
 mod facts;
 mod functions;

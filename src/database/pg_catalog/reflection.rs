@@ -1,10 +1,11 @@
 //! Functions the tools' reflection queries call besides the catalog
 //! tables: SQLAlchemy's `json_build_object` and `pg_get_serial_sequence`,
-//! `pg_get_viewdef` for view definitions, dbt's `pg_is_other_temp_schema`.
+//! `pg_get_viewdef` for view definitions, `pg_get_indexdef` for the
+//! indexes behind primary keys, dbt's `pg_is_other_temp_schema`.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
@@ -54,38 +55,106 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
         }),
     )));
     let f = facts.clone();
-    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+    udfs.push(text_by_oid(
         "pg_get_viewdef",
-        Signature::one_of(
-            vec![TypeSignature::Any(1), TypeSignature::Any(2)],
-            Volatility::Stable,
-        ),
+        vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+        move |oid, _| {
+            let relation = f.relation(oid)?;
+            f.view_definition(&relation.schema, &relation.name)
+        },
+    ));
+    // The indexes behind primary keys (`pg_index`): the whole definition
+    // for column 0, else the name of that key column, as PostgreSQL.
+    let f = facts.clone();
+    udfs.push(text_by_oid(
+        "pg_get_indexdef",
+        vec![TypeSignature::Any(1), TypeSignature::Any(3)],
+        move |oid, column| {
+            let (relation, key) = f.primary_key_index(oid)?;
+            match column.unwrap_or(0) {
+                0 => Some(format!(
+                    "CREATE UNIQUE INDEX {} ON {}.{} USING btree ({})",
+                    quote_ident(&format!("{}_pkey", relation.name)),
+                    quote_ident(&relation.schema),
+                    quote_ident(&relation.name),
+                    key.iter()
+                        .map(|c| quote_ident(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                n => key
+                    .get(usize::try_from(n).ok()?.checked_sub(1)?)
+                    .map(|c| quote_ident(c)),
+            }
+        },
+    ));
+    udfs
+}
+
+/// A text function of an OID (and optionally an integer second argument),
+/// answered row by row by `answer(oid, second)`.
+fn text_by_oid(
+    name: &str,
+    signatures: Vec<TypeSignature>,
+    answer: impl Fn(i32, Option<i64>) -> Option<String> + Send + Sync + 'static,
+) -> ScalarUDF {
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        name,
+        Signature::one_of(signatures, Volatility::Stable),
         DataType::Utf8,
         Arc::new(move |args: &[ColumnarValue]| {
-            let oids = cast(&args[0].to_array(1)?, &DataType::Int32)?;
-            let oids = oids
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int32Array>();
+            let rows = args
+                .iter()
+                .find_map(|a| match a {
+                    ColumnarValue::Array(array) => Some(array.len()),
+                    ColumnarValue::Scalar(_) => None,
+                })
+                .unwrap_or(1);
+            let oids = cast(&args[0].to_array(rows)?, &DataType::Int32)?;
+            let oids = oids.as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+            let seconds = match args.get(1) {
+                Some(second) => Some(cast(&second.to_array(rows)?, &DataType::Int64)?),
+                None => None,
+            };
+            let seconds = seconds
+                .as_ref()
+                .map(|s| s.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
             let mut out = StringBuilder::new();
-            if let Some(oids) = oids {
-                for row in 0..oids.len() {
-                    let definition = (!oids.is_null(row))
-                        .then(|| f.relation(oids.value(row)))
-                        .flatten()
-                        .and_then(|r| f.view_definition(&r.schema, &r.name));
-                    out.append_option(definition);
-                }
+            for row in 0..rows {
+                let second = seconds.and_then(|s| (!s.is_null(row)).then(|| s.value(row)));
+                out.append_option(
+                    (!oids.is_null(row))
+                        .then(|| answer(oids.value(row), second))
+                        .flatten(),
+                );
             }
             let array: ArrayRef = Arc::new(out.finish());
-            Ok(match &args[0] {
-                ColumnarValue::Scalar(_) => {
+            Ok(
+                if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
                     ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-                }
-                ColumnarValue::Array(_) => ColumnarValue::Array(array),
-            })
+                } else {
+                    ColumnarValue::Array(array)
+                },
+            )
         }),
-    )));
-    udfs
+    ))
+}
+
+/// An identifier as PostgreSQL prints it: quoted unless it is lowercase
+/// letters, digits and underscores not starting with a digit.
+fn quote_ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 /// A function of `arity` arguments of any type whose answer is `value`.

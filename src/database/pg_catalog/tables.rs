@@ -16,8 +16,12 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
+use super::arrays;
 use super::columns::{batch_of, int32_column, keep_relations, scan_all, utf8_column};
-use super::facts::{CONSTRAINT_OID_BASE, CatalogFacts, PG_CATALOG, PG_CLASS_OID, SeenRelation};
+use super::facts::{
+    BTREE_ACCESS_METHOD_OID, CONSTRAINT_OID_BASE, CatalogFacts, INDEX_OID_BASE, PG_CATALOG,
+    PG_CLASS_OID, SeenRelation,
+};
 use super::functions::functions;
 use super::information_schema::{INFORMATION_SCHEMA, InformationSchemaOverlay};
 use super::settings::settings_batch;
@@ -82,6 +86,7 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_class" => Extra::RecordRelations,
             "pg_description" => Extra::Descriptions,
             "pg_constraint" => Extra::PrimaryKeys,
+            "pg_index" => Extra::PrimaryKeyIndexes,
             "pg_tables" => Extra::Tables,
             "pg_views" => Extra::Views,
             "pg_settings" => {
@@ -92,8 +97,16 @@ impl SchemaProvider for PgCatalogOverlay {
             }
             _ => return Ok(Some(inner)),
         };
+        let table = name.to_ascii_lowercase();
+        let schema = if arrays::has_array_columns(&table) {
+            arrays::typed_schema(&table, &inner.schema())
+        } else {
+            inner.schema()
+        };
         Ok(Some(Arc::new(OverlayTable {
             inner,
+            table,
+            schema,
             schema_provider: self.inner.clone(),
             facts: self.facts.clone(),
             extra,
@@ -110,6 +123,9 @@ enum Extra {
     RecordRelations,
     Descriptions,
     PrimaryKeys,
+    /// The index behind each primary key (`<name>_pkey`), as `pg_index`
+    /// rows and as `pg_class` rows of kind `i`.
+    PrimaryKeyIndexes,
     /// datafusion-pg-catalog lists views in `pg_tables`, and `pg_views`
     /// holds only system views: both are corrected from `pg_class`.
     Tables,
@@ -119,6 +135,10 @@ enum Extra {
 #[derive(Debug)]
 struct OverlayTable {
     inner: Arc<dyn TableProvider>,
+    /// The table's name, lowercase.
+    table: String,
+    /// The inner table's schema, with array columns typed as arrays.
+    schema: SchemaRef,
     schema_provider: Arc<dyn SchemaProvider>,
     facts: Arc<CatalogFacts>,
     extra: Extra,
@@ -227,7 +247,7 @@ impl OverlayTable {
                         ]));
                     }
                 }
-                Extra::PrimaryKeys if !facts.primary_key.is_empty() => {
+                Extra::PrimaryKeys | Extra::PrimaryKeyIndexes if !facts.primary_key.is_empty() => {
                     let Some(columns) = self.column_numbers(&schema, &name) else {
                         continue;
                     };
@@ -237,6 +257,33 @@ impl OverlayTable {
                         .filter_map(|k| columns.get(k))
                         .map(|n| ScalarValue::Int16(Some(*n)))
                         .collect();
+                    let int2_list = |values: &[ScalarValue]| {
+                        ScalarValue::List(ScalarValue::new_list_nullable(values, &DataType::Int16))
+                    };
+                    if let Extra::PrimaryKeyIndexes = self.extra {
+                        let zeros = vec![ScalarValue::Int16(Some(0)); key.len()];
+                        let width = ScalarValue::Int16(Some(key.len() as i16));
+                        rows.push(HashMap::from([
+                            ("indexrelid", ScalarValue::Int32(Some(INDEX_OID_BASE + oid))),
+                            ("indrelid", ScalarValue::Int32(Some(oid))),
+                            ("indnatts", width.clone()),
+                            ("indnkeyatts", width),
+                            ("indisunique", ScalarValue::Boolean(Some(true))),
+                            ("indnullsnotdistinct", ScalarValue::Boolean(Some(false))),
+                            ("indisprimary", ScalarValue::Boolean(Some(true))),
+                            ("indisexclusion", ScalarValue::Boolean(Some(false))),
+                            ("indimmediate", ScalarValue::Boolean(Some(true))),
+                            ("indisclustered", ScalarValue::Boolean(Some(false))),
+                            ("indisvalid", ScalarValue::Boolean(Some(true))),
+                            ("indcheckxmin", ScalarValue::Boolean(Some(false))),
+                            ("indisready", ScalarValue::Boolean(Some(true))),
+                            ("indislive", ScalarValue::Boolean(Some(true))),
+                            ("indisreplident", ScalarValue::Boolean(Some(false))),
+                            ("indkey", int2_list(&key)),
+                            ("indoption", int2_list(&zeros)),
+                        ]));
+                        continue;
+                    }
                     rows.push(HashMap::from([
                         ("oid", ScalarValue::Int32(Some(CONSTRAINT_OID_BASE + oid))),
                         ("conname", ScalarValue::from(format!("{name}_pkey"))),
@@ -247,19 +294,13 @@ impl OverlayTable {
                         ("convalidated", ScalarValue::Boolean(Some(true))),
                         ("conrelid", ScalarValue::Int32(Some(oid))),
                         ("contypid", ScalarValue::Int32(Some(0))),
-                        ("conindid", ScalarValue::Int32(Some(0))),
+                        ("conindid", ScalarValue::Int32(Some(INDEX_OID_BASE + oid))),
                         ("conparentid", ScalarValue::Int32(Some(0))),
                         ("confrelid", ScalarValue::Int32(Some(0))),
                         ("conislocal", ScalarValue::Boolean(Some(true))),
                         ("coninhcount", ScalarValue::Int32(Some(0))),
                         ("connoinherit", ScalarValue::Boolean(Some(true))),
-                        (
-                            "conkey",
-                            ScalarValue::List(ScalarValue::new_list_nullable(
-                                &key,
-                                &DataType::Int16,
-                            )),
-                        ),
+                        ("conkey", int2_list(&key)),
                     ]));
                 }
                 _ => {}
@@ -312,6 +353,49 @@ impl OverlayTable {
             .collect()
     }
 
+    /// The inner table's batches in [`Self::schema`].
+    fn typed(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        if !arrays::has_array_columns(&self.table) {
+            return Ok(batches);
+        }
+        batches
+            .iter()
+            .map(|batch| arrays::typed_batch(&self.table, &self.schema, batch))
+            .collect()
+    }
+
+    /// The `pg_class` rows (kind `i`) of the indexes behind primary keys,
+    /// for the relations the scan just recorded.
+    fn primary_key_index_relations(&self) -> Vec<HashMap<&'static str, ScalarValue>> {
+        let Some(database) = self.facts.database.get().and_then(|d| d.upgrade()) else {
+            return Vec::new();
+        };
+        let keys = database.primary_keys();
+        let mut relations: Vec<_> = self.facts.seen_relations().into_iter().collect();
+        relations.sort_by_key(|(oid, _)| *oid);
+        relations
+            .into_iter()
+            .filter_map(|(oid, relation)| {
+                let key = keys.get(&(relation.schema.clone(), relation.name.clone()))?;
+                Some(HashMap::from([
+                    ("oid", ScalarValue::Int32(Some(INDEX_OID_BASE + oid))),
+                    (
+                        "relname",
+                        ScalarValue::from(format!("{}_pkey", relation.name)),
+                    ),
+                    ("relnamespace", ScalarValue::Int32(Some(relation.namespace))),
+                    ("relowner", ScalarValue::Int32(Some(10))),
+                    ("relam", ScalarValue::Int32(Some(BTREE_ACCESS_METHOD_OID))),
+                    ("relpersistence", ScalarValue::from("p")),
+                    ("relkind", ScalarValue::from("i")),
+                    ("relnatts", ScalarValue::Int16(Some(key.len() as i16))),
+                    ("relispopulated", ScalarValue::Boolean(Some(true))),
+                    ("relreplident", ScalarValue::from("n")),
+                ]))
+            })
+            .collect()
+    }
+
     /// Column name → attribute number (1-based, as in `pg_attribute`).
     fn column_numbers(&self, schema: &str, name: &str) -> Option<HashMap<String, i16>> {
         let database = self.facts.database.get()?.upgrade()?;
@@ -332,7 +416,7 @@ impl OverlayTable {
 #[async_trait]
 impl TableProvider for OverlayTable {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -346,14 +430,18 @@ impl TableProvider for OverlayTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut batches = self.record_relations(state).await?;
+        let mut batches = self.typed(self.record_relations(state).await?)?;
         if let Extra::RecordRelations = self.extra {
             batches = self.without_version_aliases(batches)?;
+            let indexes = self.primary_key_index_relations();
+            if !indexes.is_empty() {
+                batches.push(batch_of(&self.schema(), &indexes)?);
+            }
         }
         if let Extra::Tables = self.extra {
             batches = self.tables_without_views(state).await?;
         } else if !matches!(self.extra, Extra::RecordRelations) {
-            batches = scan_all(&self.inner, state).await?;
+            batches = self.typed(scan_all(&self.inner, state).await?)?;
             let rows = self.extra_rows();
             if !rows.is_empty() {
                 batches.push(batch_of(&self.schema(), &rows)?);

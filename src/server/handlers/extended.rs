@@ -25,6 +25,7 @@ use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
 };
 
+use super::bound_text;
 use super::explain;
 use super::output;
 use super::parse::FstoreParser;
@@ -286,7 +287,8 @@ impl ExtendedQueryHandler for FstoreService {
             }
             return outcome;
         }
-        let statements = split_statements(sql).map_err(|e| to_pgwire(e, None))?;
+        let sql = bound_text::with_bound_parameters(sql, portal).map_err(|e| to_pgwire(e, None))?;
+        let statements = split_statements(&sql).map_err(|e| to_pgwire(e, None))?;
         let [statement] = statements.as_slice() else {
             return Err(to_pgwire(
                 Error::Internal("a prepared fstore statement is not one statement".into()),

@@ -11,6 +11,7 @@
 //!
 //! [`Database`]: crate::database::Database
 
+mod bound_text;
 mod copy;
 mod explain;
 mod extended;

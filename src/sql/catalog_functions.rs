@@ -1,0 +1,197 @@
+//! Catalog idioms DataFusion has no function or type for, rewritten into
+//! ones it has, in tools' catalog queries only:
+//!
+//! - `generate_subscripts(a, 1)` (SQLAlchemy's key reflection, next to
+//!   `unnest(a)`) is `unnest(generate_series(1, cardinality(a)))`: two
+//!   unnests in one select list advance together, as PostgreSQL's
+//!   set-returning functions do;
+//! - a `regproc` column compared with `0` (ADBC's type query:
+//!   `typreceive != 0`) compares with `'-'`, the name of no function, which
+//!   is how the emulated catalog stores it;
+//! - a bound parameter cast to `regclass` (SQLAlchemy with psycopg 3:
+//!   `classoid = CAST($1 AS REGCLASS)`) is `to_regclass($1)`, looked up
+//!   when the value is known; a literal's cast is the compatibility
+//!   parser's, which resolves it while planning.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, Value,
+    VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// `regproc` columns of the catalog tables clients read.
+const REGPROC_COLUMNS: &[&str] = &[
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+    "typsubscript",
+    "aggfnoid",
+    "aggtransfn",
+    "aggfinalfn",
+    "aggcombinefn",
+    "aggserialfn",
+    "aggdeserialfn",
+    "oprcode",
+    "oprrest",
+    "oprjoin",
+];
+
+/// Whether a catalog query's lowercase text may hold one of the idioms.
+pub fn may_apply(lower: &str) -> bool {
+    lower.contains("generate_subscripts")
+        || lower.contains("regclass")
+        || REGPROC_COLUMNS.iter().any(|c| lower.contains(c))
+}
+
+/// Rewrites the idioms in `statement`; whether any was found.
+pub fn rewrite(statement: &mut Statement) -> bool {
+    let mut visitor = Idioms { changed: false };
+    let _ = statement.visit(&mut visitor);
+    visitor.changed
+}
+
+struct Idioms {
+    changed: bool,
+}
+
+impl VisitorMut for Idioms {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Some(replacement) = subscripts_series(expr)
+            .or_else(|| regproc_zero(expr))
+            .or_else(|| regclass_parameter(expr))
+        {
+            *expr = replacement;
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn subscripts_series(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let name = function.name.0.last()?.as_ident()?;
+    if !name.value.eq_ignore_ascii_case("generate_subscripts") {
+        return None;
+    }
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let [
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(dimension)),
+    ] = list.args.as_slice()
+    else {
+        return None;
+    };
+    // Catalog arrays have one dimension: any other has no subscripts. The
+    // dimension stays in the text since it may be a bound parameter.
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!(
+            "unnest(generate_series(1, CASE WHEN {dimension} = 1 THEN CAST(cardinality({array}) AS BIGINT) ELSE 0 END))"
+        ))
+        .ok()?
+        .parse_expr()
+        .ok()
+}
+
+fn regclass_parameter(expr: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let is_parameter =
+        matches!(inner.as_ref(), Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
+    if !is_parameter || !data_type.to_string().eq_ignore_ascii_case("regclass") {
+        return None;
+    }
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!("to_regclass(CAST({inner} AS TEXT))"))
+        .ok()?
+        .parse_expr()
+        .ok()
+}
+
+fn regproc_zero(expr: &Expr) -> Option<Expr> {
+    let Expr::BinaryOp { left, op, right } = expr else {
+        return None;
+    };
+    if !matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq) {
+        return None;
+    }
+    let is_regproc = |e: &Expr| {
+        let name = match e {
+            Expr::Identifier(ident) => ident,
+            Expr::CompoundIdentifier(parts) => parts.last()?,
+            _ => return None,
+        };
+        REGPROC_COLUMNS
+            .contains(&name.value.to_ascii_lowercase().as_str())
+            .then_some(())
+    };
+    let is_zero =
+        |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Number("0".into(), false));
+    let dash = Expr::value(Value::SingleQuotedString("-".into()));
+    if is_regproc(left).is_some() && is_zero(right) {
+        return Some(Expr::BinaryOp {
+            left: left.clone(),
+            op: op.clone(),
+            right: Box::new(dash),
+        });
+    }
+    if is_zero(left) && is_regproc(right).is_some() {
+        return Some(Expr::BinaryOp {
+            left: Box::new(dash),
+            op: op.clone(),
+            right: right.clone(),
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        assert!(rewrite(&mut statement));
+        statement.to_string()
+    }
+
+    #[test]
+    fn subscripts_and_regproc_zero_become_what_datafusion_plans() {
+        assert_eq!(
+            rewritten(
+                "SELECT unnest(conkey), generate_subscripts(conkey, 1) AS ord FROM pg_constraint"
+            ),
+            "SELECT unnest(conkey), unnest(generate_series(1, CASE WHEN 1 = 1 THEN CAST(cardinality(conkey) AS BIGINT) ELSE 0 END)) AS ord FROM pg_constraint"
+        );
+        assert_eq!(
+            rewritten("SELECT oid FROM pg_type WHERE (typreceive != 0 OR 0 <> t.typsend)"),
+            "SELECT oid FROM pg_type WHERE (typreceive <> '-' OR '-' <> t.typsend)"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT 1 FROM pg_description d WHERE d.classoid = CAST($1 AS REGCLASS) AND d.objoid = 'x'::regclass"
+            ),
+            "SELECT 1 FROM pg_description d WHERE d.classoid = to_regclass(CAST($1 AS TEXT)) AND d.objoid = 'x'::REGCLASS"
+        );
+    }
+}

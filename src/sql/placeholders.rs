@@ -1,0 +1,82 @@
+//! Bound parameters written into the text of statements that fstore runs
+//! itself (DELETE, UPDATE, fstore's own statements): these are not planned
+//! by DataFusion, so a Bind's values reach them as literals in place of
+//! `$n`, quoted as SQL literals so that no value can change the statement.
+
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use super::split::{LocationIndex, apply_edits, significant_tokens};
+use crate::error::{Error, Result};
+
+/// The highest `$n` in `sql` (0 when it has none).
+pub fn highest_placeholder(sql: &str) -> usize {
+    significant_tokens(sql)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| placeholder_number(&t.token))
+        .max()
+        .unwrap_or(0)
+}
+
+/// `sql` with every `$n` replaced by `literal(n)` (1-based); an `$n` that
+/// `literal` has no value for is refused, naming it.
+pub fn substitute_placeholders(
+    sql: &str,
+    literal: impl Fn(usize) -> Option<String>,
+) -> Result<String> {
+    let Some(tokens) = significant_tokens(sql) else {
+        return Ok(sql.to_string());
+    };
+    let index = LocationIndex::new(sql);
+    let mut edits = Vec::new();
+    for token in &tokens {
+        if let Some(number) = placeholder_number(&token.token) {
+            let text = literal(number).ok_or_else(|| {
+                Error::InvalidParameter(format!("there is no parameter ${number}"))
+            })?;
+            edits.push((
+                index.byte_offset(token.span.start),
+                index.byte_offset(token.span.end),
+                text,
+            ));
+        }
+    }
+    Ok(apply_edits(sql, edits).unwrap_or_else(|| sql.to_string()))
+}
+
+/// A string as a SQL literal: single quotes doubled, and an `E''` literal
+/// never produced, so that backslashes stay what they are
+/// (standard_conforming_strings is on).
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn placeholder_number(token: &Token) -> Option<usize> {
+    match token {
+        Token::Placeholder(p) => p.strip_prefix('$')?.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_the_literals_given_and_strings_stay_strings() {
+        let sql = "DELETE FROM t WHERE a = $1 AND b = $2 AND c = '$1'";
+        assert_eq!(highest_placeholder(sql), 2);
+        let out = substitute_placeholders(sql, |n| {
+            Some(match n {
+                1 => "5".to_string(),
+                _ => quote_literal("it's"),
+            })
+        })
+        .unwrap();
+        assert_eq!(
+            out,
+            "DELETE FROM t WHERE a = 5 AND b = 'it''s' AND c = '$1'"
+        );
+        assert!(substitute_placeholders("SELECT $3", |_| None).is_err());
+    }
+}
