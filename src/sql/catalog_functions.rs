@@ -7,17 +7,21 @@
 //!   set-returning functions do;
 //! - a `regproc` column compared with `0` (ADBC's type query:
 //!   `typreceive != 0`) compares with `'-'`, the name of no function, which
-//!   is how the emulated catalog stores it;
+//!   is how the emulated catalog stores it; compared with
+//!   `'pg_catalog.array_in'::regproc` (JDBC's type cache), with the name;
 //! - a bound parameter cast to `regclass` (SQLAlchemy with psycopg 3:
 //!   `classoid = CAST($1 AS REGCLASS)`) is `to_regclass($1)`, looked up
 //!   when the value is known; a literal's cast is the compatibility
-//!   parser's, which resolves it while planning.
+//!   parser's, which resolves it while planning;
+//! - JDBC's `information_schema._pg_expandarray(a)` (a set of `(x, n)`
+//!   records) is `unnest(fstore_expand_array(a))`, and a record's field
+//!   `(r).x` is `get_field(r, 'x')`.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, Value,
-    VisitMut, VisitorMut,
+    AccessExpr, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement,
+    Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -47,6 +51,7 @@ const REGPROC_COLUMNS: &[&str] = &[
 pub fn may_apply(lower: &str) -> bool {
     lower.contains("generate_subscripts")
         || lower.contains("regclass")
+        || lower.contains("_pg_expandarray")
         || REGPROC_COLUMNS.iter().any(|c| lower.contains(c))
 }
 
@@ -66,8 +71,10 @@ impl VisitorMut for Idioms {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Some(replacement) = subscripts_series(expr)
-            .or_else(|| regproc_zero(expr))
+            .or_else(|| regproc_comparison(expr))
             .or_else(|| regclass_parameter(expr))
+            .or_else(|| expand_array(expr))
+            .or_else(|| record_field(expr))
         {
             *expr = replacement;
             self.changed = true;
@@ -96,10 +103,45 @@ fn subscripts_series(expr: &Expr) -> Option<Expr> {
     };
     // Catalog arrays have one dimension: any other has no subscripts. The
     // dimension stays in the text since it may be a bound parameter.
+    parse_expr(&format!(
+        "unnest(generate_series(1, CASE WHEN {dimension} = 1 THEN CAST(cardinality({array}) AS BIGINT) ELSE 0 END))"
+    ))
+}
+
+fn expand_array(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let name = function.name.0.last()?.as_ident()?;
+    if !name.value.eq_ignore_ascii_case("_pg_expandarray") {
+        return None;
+    }
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = list.args.as_slice() else {
+        return None;
+    };
+    parse_expr(&format!("unnest(fstore_expand_array({array}))"))
+}
+
+fn record_field(expr: &Expr) -> Option<Expr> {
+    let Expr::CompoundFieldAccess { root, access_chain } = expr else {
+        return None;
+    };
+    let Expr::Nested(record) = root.as_ref() else {
+        return None;
+    };
+    let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() else {
+        return None;
+    };
+    let field = field.value.to_ascii_lowercase().replace('\'', "''");
+    parse_expr(&format!("get_field({record}, '{field}')"))
+}
+
+fn parse_expr(text: &str) -> Option<Expr> {
     Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&format!(
-            "unnest(generate_series(1, CASE WHEN {dimension} = 1 THEN CAST(cardinality({array}) AS BIGINT) ELSE 0 END))"
-        ))
+        .try_with_sql(text)
         .ok()?
         .parse_expr()
         .ok()
@@ -119,14 +161,12 @@ fn regclass_parameter(expr: &Expr) -> Option<Expr> {
     if !is_parameter || !data_type.to_string().eq_ignore_ascii_case("regclass") {
         return None;
     }
-    Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&format!("to_regclass(CAST({inner} AS TEXT))"))
-        .ok()?
-        .parse_expr()
-        .ok()
+    parse_expr(&format!("to_regclass(CAST({inner} AS TEXT))"))
 }
 
-fn regproc_zero(expr: &Expr) -> Option<Expr> {
+/// A `regproc` column compared with `0` or with `'name'::regproc`: with
+/// the function's name as the emulated catalog stores it (`'-'` for none).
+fn regproc_comparison(expr: &Expr) -> Option<Expr> {
     let Expr::BinaryOp { left, op, right } = expr else {
         return None;
     };
@@ -143,19 +183,40 @@ fn regproc_zero(expr: &Expr) -> Option<Expr> {
             .contains(&name.value.to_ascii_lowercase().as_str())
             .then_some(())
     };
-    let is_zero =
-        |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Number("0".into(), false));
-    let dash = Expr::value(Value::SingleQuotedString("-".into()));
-    if is_regproc(left).is_some() && is_zero(right) {
+    let stored_name = |e: &Expr| -> Option<Expr> {
+        let name = match e {
+            Expr::Value(v) if v.value == Value::Number("0".into(), false) => "-".to_string(),
+            Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } if data_type.to_string().eq_ignore_ascii_case("regproc") => match &inner.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(name) => {
+                        name.strip_prefix("pg_catalog.").unwrap_or(name).to_string()
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            },
+            _ => return None,
+        };
+        Some(Expr::value(Value::SingleQuotedString(name)))
+    };
+    if is_regproc(left).is_some()
+        && let Some(name) = stored_name(right)
+    {
         return Some(Expr::BinaryOp {
             left: left.clone(),
             op: op.clone(),
-            right: Box::new(dash),
+            right: Box::new(name),
         });
     }
-    if is_zero(left) && is_regproc(right).is_some() {
+    if is_regproc(right).is_some()
+        && let Some(name) = stored_name(left)
+    {
         return Some(Expr::BinaryOp {
-            left: Box::new(dash),
+            left: Box::new(name),
             op: op.clone(),
             right: right.clone(),
         });
@@ -188,10 +249,20 @@ mod tests {
             "SELECT oid FROM pg_type WHERE (typreceive <> '-' OR '-' <> t.typsend)"
         );
         assert_eq!(
+            rewritten("SELECT typinput='pg_catalog.array_in'::regproc AS is_array FROM pg_type"),
+            "SELECT typinput = 'array_in' AS is_array FROM pg_type"
+        );
+        assert_eq!(
             rewritten(
                 "SELECT 1 FROM pg_description d WHERE d.classoid = CAST($1 AS REGCLASS) AND d.objoid = 'x'::regclass"
             ),
             "SELECT 1 FROM pg_description d WHERE d.classoid = to_regclass(CAST($1 AS TEXT)) AND d.objoid = 'x'::REGCLASS"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT (information_schema._pg_expandarray(i.indkey)).n AS k FROM r WHERE r.a = (r.KEYS).x"
+            ),
+            "SELECT get_field(unnest(fstore_expand_array(i.indkey)), 'n') AS k FROM r WHERE r.a = get_field(r.KEYS, 'x')"
         );
     }
 }

@@ -148,5 +148,34 @@ public class FstoreJdbc {
             }
         }
         check(viewColumns.equals(List.of("device_id", "seen_at", "battery", "owner")), "online columns " + viewColumns);
+
+        List<String> keys = new ArrayList<>();
+        try (ResultSet rs = meta.getPrimaryKeys(null, "public", "devices")) {
+            while (rs.next()) {
+                keys.add(rs.getString("COLUMN_NAME") + "#" + rs.getShort("KEY_SEQ") + " " + rs.getString("PK_NAME"));
+            }
+        }
+        check(keys.equals(List.of("device_id#1 devices_pkey")), "primary keys " + keys);
+
+        List<String> indexes = new ArrayList<>();
+        try (ResultSet rs = meta.getIndexInfo(null, "public", "devices", false, false)) {
+            while (rs.next()) {
+                indexes.add(rs.getString("INDEX_NAME") + " " + rs.getString("COLUMN_NAME")
+                        + (rs.getBoolean("NON_UNIQUE") ? "" : " unique"));
+            }
+        }
+        check(indexes.equals(List.of("devices_pkey device_id unique")), "indexes " + indexes);
+
+        try (ResultSet rs = meta.getImportedKeys(null, "public", "devices")) {
+            check(!rs.next(), "imported keys of a feature group");
+        }
+
+        List<String> types = new ArrayList<>();
+        try (ResultSet rs = meta.getTypeInfo()) {
+            while (rs.next()) {
+                types.add(rs.getString("TYPE_NAME"));
+            }
+        }
+        check(types.containsAll(List.of("int8", "float8", "text", "timestamp", "bool")), "types " + types);
     }
 }

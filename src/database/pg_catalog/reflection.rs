@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int32Builder, ListBuilder, StringBuilder, StructBuilder,
+};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature, Volatility,
@@ -63,6 +65,12 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
             f.view_definition(&relation.schema, &relation.name)
         },
     ));
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "fstore_expand_array",
+        Signature::any(1, Volatility::Immutable),
+        expanded_array_type(),
+        Arc::new(|args: &[ColumnarValue]| expand_array(args)),
+    )));
     // The indexes behind primary keys (`pg_index`): the whole definition
     // for column 0, else the name of that key column, as PostgreSQL.
     let f = facts.clone();
@@ -138,6 +146,60 @@ fn text_by_oid(
             )
         }),
     ))
+}
+
+/// What `fstore_expand_array` returns: each element `x` with its 1-based
+/// position `n`, the records of PostgreSQL's
+/// `information_schema._pg_expandarray` (which the catalog-query rewrite
+/// unnests).
+fn expanded_array_type() -> DataType {
+    DataType::new_list(DataType::Struct(expanded_fields()), true)
+}
+
+fn expanded_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("x", DataType::Int32, true),
+        Field::new("n", DataType::Int32, false),
+    ])
+}
+
+fn expand_array(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+    let lists = cast(
+        &args[0].to_array(1)?,
+        &DataType::new_list(DataType::Int32, true),
+    )?;
+    let lists = lists.as_list::<i32>();
+    let mut out = ListBuilder::new(StructBuilder::from_fields(expanded_fields(), 0)).with_field(
+        Field::new_list_field(DataType::Struct(expanded_fields()), true),
+    );
+    for row in 0..lists.len() {
+        if lists.is_null(row) {
+            out.append(false);
+            continue;
+        }
+        let elements = lists.value(row);
+        let elements = elements.as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+        let records = out.values();
+        for (position, element) in elements.iter().enumerate() {
+            records
+                .field_builder::<Int32Builder>(0)
+                .expect("x")
+                .append_option(element);
+            records
+                .field_builder::<Int32Builder>(1)
+                .expect("n")
+                .append_value(position as i32 + 1);
+            records.append(true);
+        }
+        out.append(true);
+    }
+    let array: ArrayRef = Arc::new(out.finish());
+    Ok(if scalar {
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+    } else {
+        ColumnarValue::Array(array)
+    })
 }
 
 /// An identifier as PostgreSQL prints it: quoted unless it is lowercase

@@ -25,6 +25,7 @@ pub const SERVER_SETTINGS: &[(&str, &str)] = &[
     ("lc_collate", "en_US.UTF-8"),
     ("lc_ctype", "en_US.UTF-8"),
     ("max_identifier_length", "63"),
+    ("max_index_keys", "32"),
     ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
     ("server_version", crate::database::POSTGRES_VERSION),
