@@ -228,13 +228,73 @@ async fn psql_meta_commands_browse_feature_groups_views_and_datasets() {
 
     // The meta-commands whose queries use ARRAY(SELECT …), sizes and
     // function signatures.
-    for command in ["\\l+", "\\du", "\\df"] {
+    for command in [
+        "\\l+",
+        "\\du",
+        "\\df",
+        "\\df lower",
+        "\\d+ cards",
+        "\\d online.cards",
+        "\\di",
+        "\\sf now",
+        "\\dT",
+    ] {
         let (out, err, ok) = tokio::task::block_in_place(|| psql_commands(&server, &[command]));
         assert!(ok && err.is_empty(), "{command}: {out}{err}");
+        let lines: Vec<&str> = out.lines().map(str::trim).collect();
         match command {
             "\\l+" => assert!(out.contains(" fstore ") && out.contains("Size"), "{out}"),
             "\\du" => assert!(out.contains("Role name"), "{out}"),
-            _ => assert!(out.contains("List of functions"), "{out}"),
+            "\\df" => assert!(out.contains("List of functions"), "{out}"),
+            // Signatures from pg_proc, as PostgreSQL 15 lists them.
+            "\\df lower" => assert!(
+                lines.contains(
+                    &"pg_catalog | lower | text             | text                | func"
+                ),
+                "{out}"
+            ),
+            // The primary key's index, in the footer PostgreSQL prints.
+            "\\d+ cards" | "\\d online.cards" => {
+                assert!(out.contains("Indexes:"), "{out}");
+                assert!(
+                    lines.contains(&"\"cards_pkey\" PRIMARY KEY, btree (card)"),
+                    "{out}"
+                );
+                if command == "\\d+ cards" {
+                    assert!(
+                        out.contains("Storage") && out.contains(" spend  | double precision "),
+                        "{out}"
+                    );
+                }
+            }
+            // Each key's index once, under its table (no cards_v1_pkey):
+            // the group's, its online relation's, and the feature view's
+            // serving key.
+            "\\di" => {
+                let indexes: Vec<String> = lines
+                    .iter()
+                    .filter(|l| l.contains("| index |"))
+                    .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>().join(" "))
+                    .collect();
+                assert_eq!(
+                    indexes,
+                    [
+                        "online cards_pkey index postgres cards",
+                        "online spend_model_pkey index postgres spend_model",
+                        "public cards_pkey index postgres cards",
+                    ],
+                    "{out}"
+                );
+            }
+            "\\sf now" => assert_eq!(
+                out,
+                "CREATE OR REPLACE FUNCTION pg_catalog.now()\n RETURNS timestamp with time zone\n LANGUAGE internal\n STABLE PARALLEL SAFE STRICT\nAS $function$now$function$\n"
+            ),
+            // No user-defined types, as in a new PostgreSQL database.
+            _ => assert!(
+                out.contains("List of data types") && out.contains("(0 rows)"),
+                "{out}"
+            ),
         }
     }
 

@@ -104,7 +104,7 @@ impl Database {
         let views = Arc::new(FeatureViewRegistry::default());
         let ctx = Arc::new(new_session_context(&config)?);
         let catalog_facts = pg_catalog::install(&ctx, DATABASE_NAME)?;
-        pg_catalog::load_types(&ctx, &catalog_facts).await?;
+        pg_catalog::load_static_rows(&ctx, &catalog_facts).await?;
         let database = Arc::new(Database {
             config,
             ctx,

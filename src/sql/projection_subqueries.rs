@@ -133,7 +133,7 @@ pub fn catalog_text_variants(sql: &str) -> Vec<String> {
     variants
 }
 
-/// Positions of the top-level select list's items that are subqueries.
+/// Positions of the top-level select list's items that hold subqueries.
 fn select_list_subqueries(statement: &Statement) -> Vec<usize> {
     let Statement::Query(query) = statement else {
         return Vec::new();
@@ -149,12 +149,24 @@ fn select_list_subqueries(statement: &Statement) -> Vec<usize> {
             matches!(
                 item,
                 SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
-                    if matches!(e, Expr::Subquery(_))
-                        || matches!(e, Expr::Nested(inner) if matches!(inner.as_ref(), Expr::Subquery(_)))
+                    if contains_subquery(e)
             )
         })
         .map(|(index, _)| index)
         .collect()
+}
+
+/// Whether a subquery is anywhere in `expr` (psql's `\d+` reads
+/// `array_to_string(c.reloptions || ARRAY(SELECT … FROM unnest(…)), …)`).
+fn contains_subquery(expr: &Expr) -> bool {
+    datafusion::sql::sqlparser::ast::visit_expressions(expr, |e| {
+        if matches!(e, Expr::Subquery(_)) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
 }
 
 /// `NULL`, mentioning every parameter of `expr` (with its cast, which types

@@ -27,6 +27,8 @@ pub struct CatalogFacts {
     pub(super) relations: RwLock<HashMap<i32, SeenRelation>>,
     /// Type name → OID, from the static `pg_type`.
     pub(super) types: OnceLock<HashMap<String, i32>>,
+    /// Function OID → what `pg_proc` says of it.
+    pub(super) routines: OnceLock<HashMap<i32, super::routines::Routine>>,
     pub(super) database: OnceLock<Weak<Database>>,
 }
 

@@ -93,8 +93,10 @@ fn type_oid(facts: &CatalogFacts, name: &str) -> Option<i32> {
     types.get(&name).copied()
 }
 
-/// Loads `pg_type`'s names once (the static table never changes).
-pub async fn load_types(ctx: &SessionContext, facts: &CatalogFacts) -> Result<()> {
+/// Loads `pg_type`'s names and `pg_proc`'s functions once (the static
+/// tables never change).
+pub async fn load_static_rows(ctx: &SessionContext, facts: &CatalogFacts) -> Result<()> {
+    super::routines::load(ctx, facts).await?;
     let batches = ctx
         .sql("SELECT typname, oid FROM pg_catalog.pg_type")
         .await?

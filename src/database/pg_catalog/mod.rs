@@ -22,10 +22,11 @@ mod facts;
 mod functions;
 mod information_schema;
 mod reflection;
+mod routines;
 mod settings;
 mod tables;
 
 pub use facts::CatalogFacts;
-pub use functions::load_types;
+pub use functions::load_static_rows;
 pub use settings::rewrite_show;
 pub use tables::install;

@@ -35,10 +35,6 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
         1,
         ScalarValue::Boolean(Some(false)),
     ));
-    // psql's `\df`: fstore's functions are built in, with no SQL signature
-    // to show.
-    udfs.push(constant("pg_get_function_result", 1, no_text.clone()));
-    udfs.push(constant("pg_get_function_arguments", 1, no_text.clone()));
     // Shared objects (databases, roles) carry no descriptions in fstore.
     udfs.push(constant("shobj_description", 2, no_text));
     // psql's `\l+`: the data directory holds the one database.
@@ -101,7 +97,7 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
 
 /// A text function of an OID (and optionally an integer second argument),
 /// answered row by row by `answer(oid, second)`.
-fn text_by_oid(
+pub(super) fn text_by_oid(
     name: &str,
     signatures: Vec<TypeSignature>,
     answer: impl Fn(i32, Option<i64>) -> Option<String> + Send + Sync + 'static,

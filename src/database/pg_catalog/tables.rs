@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::{DataFusionError, Result};
@@ -54,6 +54,7 @@ pub fn install(ctx: &SessionContext, catalog: &str) -> Result<Arc<CatalogFacts>>
     for udf in functions(&facts)
         .into_iter()
         .chain(super::reflection::functions(&facts))
+        .chain(super::routines::functions(&facts))
     {
         ctx.register_udf(udf);
     }
@@ -201,7 +202,9 @@ impl OverlayTable {
     fn extra_rows(&self) -> Vec<HashMap<&'static str, ScalarValue>> {
         let relations = self.facts.seen_relations();
         let aliases = match self.extra {
-            Extra::Views => self.facts.version_aliases(),
+            Extra::Views | Extra::PrimaryKeys | Extra::PrimaryKeyIndexes => {
+                self.facts.version_aliases()
+            }
             _ => Default::default(),
         };
         // `'pg_class'::regclass` resolves through the emulated pg_class,
@@ -231,6 +234,11 @@ impl OverlayTable {
                         ("viewowner", ScalarValue::from("postgres")),
                     ]));
                 }
+                continue;
+            }
+            if matches!(self.extra, Extra::PrimaryKeys | Extra::PrimaryKeyIndexes)
+                && aliases.contains(&(schema.clone(), name.clone()))
+            {
                 continue;
             }
             let Some(facts) = self.facts.facts(&schema, &name) else {
@@ -330,10 +338,19 @@ impl OverlayTable {
     }
 
     /// `pg_class` without the version aliases (`name_v1`) of versioned
-    /// objects, which listings show once, under their name.
+    /// objects, which listings show once, under their name; relations with
+    /// a primary key have an index (`relhasindex`, which psql's `\d`
+    /// reads before it lists indexes).
     fn without_version_aliases(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
         let relations = self.facts.seen_relations();
         let aliases = self.facts.version_aliases();
+        let keys = self
+            .facts
+            .database
+            .get()
+            .and_then(|d| d.upgrade())
+            .map(|database| database.primary_keys())
+            .unwrap_or_default();
         batches
             .into_iter()
             .map(|batch| {
@@ -346,6 +363,22 @@ impl OverlayTable {
                             }))
                         })
                         .collect();
+                let has_index = batch
+                    .column_by_name("relhasindex")
+                    .and_then(|c| c.as_boolean_opt());
+                let has_index: datafusion::arrow::array::BooleanArray = (0..batch.num_rows())
+                    .map(|row| {
+                        let keyed = relations.get(&oids.value(row)).is_some_and(|r| {
+                            keys.contains_key(&(r.schema.clone(), r.name.clone()))
+                        });
+                        Some(keyed || has_index.is_some_and(|c| c.is_valid(row) && c.value(row)))
+                    })
+                    .collect();
+                let mut columns = batch.columns().to_vec();
+                if let Ok(index) = batch.schema().index_of("relhasindex") {
+                    columns[index] = Arc::new(has_index);
+                }
+                let batch = RecordBatch::try_new(batch.schema(), columns)?;
                 Ok(datafusion::arrow::compute::filter_record_batch(
                     &batch, &keep,
                 )?)
@@ -371,12 +404,17 @@ impl OverlayTable {
             return Vec::new();
         };
         let keys = database.primary_keys();
+        let aliases = self.facts.version_aliases();
         let mut relations: Vec<_> = self.facts.seen_relations().into_iter().collect();
         relations.sort_by_key(|(oid, _)| *oid);
         relations
             .into_iter()
             .filter_map(|(oid, relation)| {
-                let key = keys.get(&(relation.schema.clone(), relation.name.clone()))?;
+                let name = (relation.schema.clone(), relation.name.clone());
+                if aliases.contains(&name) {
+                    return None;
+                }
+                let key = keys.get(&name)?;
                 Some(HashMap::from([
                     ("oid", ScalarValue::Int32(Some(INDEX_OID_BASE + oid))),
                     (
