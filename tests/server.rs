@@ -82,6 +82,22 @@ async fn extended_protocol_binds_parameters_and_returns_typed_binary_values() {
     assert!(!rows[0].get::<_, bool>(3));
     assert_eq!(rows[1].get::<_, i32>(4), 30);
 
+    // `= ANY($1)`: the parameter is described as an array of the column's
+    // type (DataFusion leaves it untyped), so a driver binds a list.
+    let any = client
+        .prepare("SELECT id FROM readings WHERE id = ANY($1) ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(any.params(), &[tokio_postgres::types::Type::INT8_ARRAY]);
+    let ids: Vec<i64> = client
+        .query(&any, &[&vec![1i64, 3, 99]])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(ids, [1, 3]);
+
     let when: std::time::SystemTime = client
         .query_one("SELECT taken_at FROM readings WHERE id = $1", &[&1i64])
         .await

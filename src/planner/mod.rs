@@ -3,6 +3,7 @@
 
 pub mod asof;
 pub mod like_escape;
+pub mod placeholder_types;
 
 use std::sync::Arc;
 

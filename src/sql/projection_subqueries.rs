@@ -95,10 +95,19 @@ pub fn faithful_catalog_text(sql: &str) -> Option<String> {
 /// ([`faithful_catalog_text`]); then with one select-list subquery, then
 /// all of them, answered NULL — what the compatibility parser would do,
 /// but keeping the parameters they mention, so that the bound values still
-/// line up with `$n`. Empty when the text as written is the only form.
+/// line up with `$n`, first in the top-level select list, then in every
+/// one. Empty when the text as written is the only form.
 pub fn catalog_text_variants(sql: &str) -> Vec<String> {
-    let Some(faithful) = faithful_catalog_text(sql) else {
-        return Vec::new();
+    // Without a faithful form, the text as written comes first: the
+    // variants that answer NULL are only for when it does not plan.
+    let faithful = match faithful_catalog_text(sql) {
+        Some(faithful) => faithful,
+        None if sql.to_ascii_lowercase().matches("select").count() >= 2
+            && mentions_catalog(sql) =>
+        {
+            sql.to_string()
+        }
+        None => return Vec::new(),
     };
     let Ok(mut parsed) = Parser::parse_sql(&PostgreSqlDialect {}, &faithful) else {
         return vec![faithful];
@@ -130,7 +139,44 @@ pub fn catalog_text_variants(sql: &str) -> Vec<String> {
     if subqueries.len() > 1 {
         variants.push(nulled(&subqueries));
     }
+    // Last, the subqueries of every select list, nested ones too (asyncpg's
+    // type introspection computes domain bases and composite attributes in
+    // a derived table inside a recursive CTE).
+    let mut everywhere = statement.clone();
+    let mut nested = NestedSelectLists { changed: false };
+    let _ = everywhere.visit(&mut nested);
+    if nested.changed {
+        let text = everywhere.to_string();
+        if !variants.contains(&text) {
+            variants.push(text);
+        }
+    }
+    if variants.len() == 1 && variants[0] == sql {
+        return Vec::new();
+    }
     variants
+}
+
+struct NestedSelectLists {
+    changed: bool,
+}
+
+impl VisitorMut for NestedSelectLists {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item
+                    && contains_subquery(expr)
+                {
+                    *expr = null_keeping_parameters(expr);
+                    self.changed = true;
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Positions of the top-level select list's items that hold subqueries.
@@ -192,7 +238,13 @@ fn null_keeping_parameters(expr: &Expr) -> Expr {
         }
         ControlFlow::<()>::Continue(())
     });
-    let null = Expr::value(Value::Null);
+    // Typed, as PostgreSQL resolves an untyped NULL column: an `unknown`
+    // column sends asyncpg to introspect its type with the very query that
+    // answered it.
+    let null = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql("CAST(NULL AS TEXT)")
+        .and_then(|mut parser| parser.parse_expr())
+        .unwrap_or_else(|_| Expr::value(Value::Null));
     let Some(condition) = parameters
         .into_iter()
         .map(|p| Expr::IsNull(Box::new(p)))
@@ -420,8 +472,19 @@ mod tests {
                 "SELECT a.attname, (SELECT s.x FROM pg_catalog.pg_sequence s WHERE a.attidentity != $1::VARCHAR AND s.y = $2) AS i \
                  FROM pg_catalog.pg_attribute a WHERE a.attnum > $3::SMALLINT"
             )[1],
-            "SELECT a.attname, CASE WHEN $1::VARCHAR IS NULL OR $2 IS NULL THEN NULL END AS i \
+            "SELECT a.attname, CASE WHEN $1::VARCHAR IS NULL OR $2 IS NULL THEN CAST(NULL AS TEXT) END AS i \
              FROM pg_catalog.pg_attribute a WHERE a.attnum > $3::SMALLINT"
+        );
+        // Nested select lists last (a derived table inside a CTE).
+        assert_eq!(
+            catalog_text_variants(
+                "WITH RECURSIVE r(o) AS (SELECT ti.o FROM (SELECT t.oid AS o, (WITH RECURSIVE b(x) AS (SELECT 1) SELECT x FROM b WHERE x = t.oid) AS base FROM pg_catalog.pg_type t) AS ti) SELECT * FROM r"
+            )
+            .last()
+            .map(String::as_str),
+            Some(
+                "WITH RECURSIVE r (o) AS (SELECT ti.o FROM (SELECT t.oid AS o, CAST(NULL AS TEXT) AS base FROM pg_catalog.pg_type t) AS ti) SELECT * FROM r"
+            )
         );
         assert_eq!(
             faithful_catalog_text(

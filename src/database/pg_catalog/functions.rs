@@ -234,6 +234,23 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
             }),
         ));
     }
+    // set_config(name, value, is_local), which asyncpg calls around its
+    // type introspection (to turn `jit` off): answers the value and changes
+    // nothing, since a function cannot reach the session's settings; SET
+    // changes those.
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "set_config",
+        Signature::any(3, Volatility::Volatile),
+        DataType::Utf8,
+        Arc::new(|args: &[ColumnarValue]| match &args[1] {
+            ColumnarValue::Scalar(value) => {
+                Ok(ColumnarValue::Scalar(value.cast_to(&DataType::Utf8)?))
+            }
+            ColumnarValue::Array(values) => {
+                Ok(ColumnarValue::Array(cast(values, &DataType::Utf8)?))
+            }
+        }),
+    )));
     // current_setting(name [, missing_ok]).
     udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
         "current_setting",

@@ -93,7 +93,7 @@ async fn plan_rewritten(
     let plan = state
         .statement_to_plan(DfStatement::Statement(Box::new(tree)))
         .await?;
-    with_postgres_result_types(plan)
+    with_postgres_result_types(crate::planner::placeholder_types::with_array_parameter_types(plan)?)
 }
 
 /// A query's result columns in types PostgreSQL would answer with:
