@@ -42,7 +42,12 @@ pub enum Error {
         hint: Option<String>,
     },
     #[error("cannot drop {object} because other objects depend on it")]
-    DependentObjects { object: String, detail: String },
+    DependentObjects {
+        object: String,
+        detail: String,
+        /// What to do instead, as PostgreSQL's HINT.
+        hint: String,
+    },
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]

@@ -102,6 +102,13 @@ async fn asyncpg_sqlalchemy_pandas_and_transaction_blocks() {
 
 /// Runs `dbt <args>` in `project` against `server`.
 fn dbt(project: &Path, server_port: u16, args: &[&str]) -> String {
+    let (succeeded, stdout, stderr) = dbt_outcome(project, server_port, args);
+    assert!(succeeded, "dbt {args:?} failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+/// Runs `dbt <args>`: whether it succeeded, its stdout and stderr.
+fn dbt_outcome(project: &Path, server_port: u16, args: &[&str]) -> (bool, String, String) {
     let python = python_env();
     let dbt = python.with_file_name("dbt");
     let output = Command::new(dbt)
@@ -114,13 +121,11 @@ fn dbt(project: &Path, server_port: u16, args: &[&str]) -> String {
         .env("DO_NOT_TRACK", "1")
         .output()
         .expect("dbt");
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
+    (
         output.status.success(),
-        "dbt {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
 }
 
 /// Copies `sql/fraud` (without dbt's own output) so that runs do not write
@@ -259,6 +264,38 @@ async fn dbt_builds_feature_groups_incrementally_and_they_serve_online() {
         catalog["nodes"]["model.fraud.stg_transactions"]["metadata"]["type"],
         "VIEW"
     );
+
+    // --full-refresh drops and rebuilds a feature_group model; a feature
+    // view reading it stops that with 2BP01 and says what to do, and the
+    // documented way out (drop the view, refresh, create it again) works.
+    let view = "CREATE FEATURE VIEW card_model AS \
+                SELECT cc_num, trans_ts, amount FROM transaction_features";
+    client.batch_execute(view).await.unwrap();
+    let refresh: &'static [&'static str] =
+        &["run", "--full-refresh", "--select", "transaction_features"];
+    let (refreshed, stdout, _) = {
+        let project = project.clone();
+        tokio::task::spawn_blocking(move || dbt_outcome(&project, port, refresh))
+            .await
+            .unwrap()
+    };
+    assert!(!refreshed, "{stdout}");
+    assert!(
+        stdout.contains("feature view public.card_model (version 1) depends on it")
+            && stdout.contains("DROP FEATURE VIEW"),
+        "{stdout}"
+    );
+    assert_eq!(count("SELECT count(*) FROM transaction_features").await, 7);
+    client
+        .batch_execute("DROP FEATURE VIEW card_model")
+        .await
+        .unwrap();
+    let refreshed = run(refresh).await.unwrap();
+    assert!(refreshed.contains("PASS=1"), "{refreshed}");
+    // Rebuilt from the reseeded raw rows.
+    assert_eq!(count("SELECT count(*) FROM transaction_features").await, 6);
+    client.batch_execute(view).await.unwrap();
+    assert_eq!(count("SELECT count(*) FROM card_model").await, 6);
 }
 
 /// The fenced `sh` and `python` blocks of a Markdown file, in order.

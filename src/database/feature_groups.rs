@@ -458,9 +458,21 @@ impl Database {
         let dropped: Vec<String> = targets.iter().map(|g| g.qualified_name()).collect();
         let dependents = self.views_reading(&dropped);
         if !dependents.is_empty() {
+            let next = self
+                .feature_group_versions(&name.schema, &name.name)
+                .iter()
+                .map(|g| g.def.version)
+                .max()
+                .unwrap_or(0)
+                + 1;
             return Err(Error::DependentObjects {
                 object: format!("feature group {name}"),
                 detail: format!("feature view {} depends on it", dependents.join(", ")),
+                hint: format!(
+                    "Drop the feature views that read it first (DROP FEATURE VIEW …) and create them again \
+                     afterwards, or keep this version and create the next one beside it \
+                     (CREATE FEATURE GROUP {name} VERSION {next} …)."
+                ),
             });
         }
         self.catalog.drop_feature_groups(&defs)?;

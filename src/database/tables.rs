@@ -336,6 +336,7 @@ impl Database {
             if !groups.is_empty() {
                 return Err(Error::DependentObjects {
                     object: format!("schema {schema}"),
+                    hint: "Drop its feature groups first (DROP FEATURE GROUP …).".into(),
                     detail: groups
                         .iter()
                         .map(|g| format!("feature group {schema}.{g} depends on schema {schema}"))
@@ -358,6 +359,7 @@ impl Database {
                 return Err(Error::DependentObjects {
                     object: format!("schema {schema}"),
                     detail,
+                    hint: "Use DROP ... CASCADE to drop the dependent objects too.".into(),
                 });
             }
             targets.push(schema);

@@ -106,10 +106,10 @@ fn map_error(error: &Error, context: Option<&QueryContext<'_>>) -> ErrorInfo {
             i.hint = hint.clone();
             i
         }
-        Error::DependentObjects { detail, .. } => {
+        Error::DependentObjects { detail, hint, .. } => {
             let mut i = info(DEPENDENT_OBJECTS_STILL_EXIST, error.to_string());
             i.detail = Some(detail.clone());
-            i.hint = Some("Use DROP ... CASCADE to drop the dependent objects too.".into());
+            i.hint = Some(hint.clone());
             i
         }
         Error::NotNullViolation { table, column } => {

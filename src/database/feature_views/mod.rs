@@ -506,7 +506,7 @@ impl Database {
             .all()
             .iter()
             .filter(|v| v.feature_groups.iter().any(|g| group_names.contains(g)))
-            .map(|v| format!("{}.{}", v.schema, v.versioned_name()))
+            .map(|v| format!("{}.{} (version {})", v.schema, v.name, v.version))
             .collect()
     }
 
