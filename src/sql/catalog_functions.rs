@@ -15,7 +15,11 @@
 //!   parser's, which resolves it while planning;
 //! - JDBC's `information_schema._pg_expandarray(a)` (a set of `(x, n)`
 //!   records) is `unnest(fstore_expand_array(a))`, and a record's field
-//!   `(r).x` is `get_field(r, 'x')`.
+//!   `(r).x` is `get_field(r, 'x')`;
+//! - an OID list cast to `regtype[]` (pgcli's function list:
+//!   `proargtypes::regtype[]`) is `fstore_regtype_names(list)`, the types'
+//!   names; a column cast to `regtype` and then to `text`
+//!   (`prorettype::regtype::text`) is the type's name.
 
 use std::ops::ControlFlow;
 
@@ -52,6 +56,7 @@ pub fn may_apply(lower: &str) -> bool {
     lower.contains("generate_subscripts")
         || lower.contains("regclass")
         || lower.contains("_pg_expandarray")
+        || lower.contains("regtype[]")
         || REGPROC_COLUMNS.iter().any(|c| lower.contains(c))
 }
 
@@ -75,6 +80,7 @@ impl VisitorMut for Idioms {
             .or_else(|| regclass_parameter(expr))
             .or_else(|| expand_array(expr))
             .or_else(|| record_field(expr))
+            .or_else(|| regtype_names(expr))
         {
             *expr = replacement;
             self.changed = true;
@@ -137,6 +143,40 @@ fn record_field(expr: &Expr) -> Option<Expr> {
     };
     let field = field.value.to_ascii_lowercase().replace('\'', "''");
     parse_expr(&format!("get_field({record}, '{field}')"))
+}
+
+fn regtype_names(expr: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let target = data_type.to_string().to_ascii_lowercase();
+    if target == "regtype[]" {
+        return parse_expr(&format!("fstore_regtype_names({inner})"));
+    }
+    if target != "text" {
+        return None;
+    }
+    let Expr::Cast {
+        expr: oid,
+        data_type: middle,
+        ..
+    } = inner.as_ref()
+    else {
+        return None;
+    };
+    let is_column = matches!(
+        oid.as_ref(),
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+    );
+    if !is_column || !middle.to_string().eq_ignore_ascii_case("regtype") {
+        return None;
+    }
+    parse_expr(&format!("array_element(fstore_regtype_names({oid}), 1)"))
 }
 
 fn parse_expr(text: &str) -> Option<Expr> {
@@ -263,6 +303,18 @@ mod tests {
                 "SELECT (information_schema._pg_expandarray(i.indkey)).n AS k FROM r WHERE r.a = (r.KEYS).x"
             ),
             "SELECT get_field(unnest(fstore_expand_array(i.indkey)), 'n') AS k FROM r WHERE r.a = get_field(r.KEYS, 'x')"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT COALESCE(proallargtypes::regtype[], proargtypes::regtype[])::text[] FROM pg_proc"
+            ),
+            "SELECT COALESCE(fstore_regtype_names(proallargtypes), fstore_regtype_names(proargtypes))::TEXT[] FROM pg_proc"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT prorettype::regtype::text AS r FROM pg_proc WHERE p.prorettype::regtype != 'trigger'::regtype"
+            ),
+            "SELECT array_element(fstore_regtype_names(prorettype), 1) AS r FROM pg_proc WHERE p.prorettype::regtype <> 'trigger'::regtype"
         );
     }
 }

@@ -254,6 +254,31 @@ def adbc_client():
             assert table.column("account_id").to_pylist() == [1, 2, 3, 4], table
 
 
+def pgcli_start_up():
+    """pgcli's start-up: every completion refresher's catalog query, then
+    completions of a table after FROM and of a column after WHERE."""
+    from prompt_toolkit.document import Document
+    from pgcli.completion_refresher import CompletionRefresher
+    from pgcli.pgcompleter import PGCompleter
+    from pgcli.pgexecute import PGExecute
+
+    executor = PGExecute("fstore", "drivers", None, "127.0.0.1", port, None)
+    completer = PGCompleter(smart_completion=True)
+    for refresh in CompletionRefresher.refreshers.values():
+        refresh(completer, executor)  # raises when a catalog query fails
+    completer.set_search_path(executor.search_path())
+
+    def complete(text):
+        return {c.text for c in completer.get_completions(Document(text, len(text)), None)}
+
+    assert "accounts" in complete("SELECT * FROM acc"), complete("SELECT * FROM acc")
+    assert "balance" in complete("SELECT * FROM accounts WHERE bal")
+    # pg_proc's functions, as the function refresher read them.
+    functions = {name.strip('"') for name in completer.dbmetadata["functions"]["pg_catalog"]}
+    assert {"now", "lower", "abs"} <= functions, len(functions)
+    executor.conn.close()
+
+
 def subquery_parameters():
     """A parameter inside a select-list subquery is bound, not nulled."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -270,5 +295,6 @@ asyncio.run(asyncpg_client())
 subquery_parameters()
 bound_parameters_in_writes()
 adbc_client()
+pgcli_start_up()
 sqlalchemy_and_pandas()
 print("drivers: ok")

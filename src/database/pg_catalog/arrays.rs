@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int16Builder, Int32Builder, ListBuilder, RecordBatch, new_null_array,
+    Array, ArrayRef, AsArray, Int16Builder, Int32Builder, ListBuilder, RecordBatch, StringBuilder,
+    new_null_array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::Result;
@@ -25,6 +26,8 @@ const ARRAY_COLUMNS: &[(&str, &str, Element)] = &[
     ("pg_index", "indoption", Element::Int2),
     ("pg_index", "indclass", Element::Oid),
     ("pg_index", "indcollation", Element::Oid),
+    ("pg_proc", "proargnames", Element::Text),
+    ("pg_proc", "proargmodes", Element::Text),
 ];
 
 /// Columns PostgreSQL has that the emulated tables lack (SQLAlchemy's
@@ -35,6 +38,7 @@ const MISSING_TEXT_ARRAYS: &[(&str, &str)] = &[("pg_class", "reloptions"), ("pg_
 enum Element {
     Int2,
     Oid,
+    Text,
 }
 
 impl Element {
@@ -42,6 +46,7 @@ impl Element {
         match self {
             Element::Int2 => DataType::Int16,
             Element::Oid => DataType::Int32,
+            Element::Text => DataType::Utf8,
         }
     }
 }
@@ -133,6 +138,27 @@ fn parse_arrays(column: &ArrayRef, element: Element) -> Result<ArrayRef> {
         )
     };
     Ok(match element {
+        Element::Text => {
+            let mut builder = ListBuilder::new(StringBuilder::new());
+            for row in 0..text.len() {
+                if text.is_null(row) || text.value(row).trim().is_empty() {
+                    builder.append(false);
+                    continue;
+                }
+                let inner = text
+                    .value(row)
+                    .trim()
+                    .trim_start_matches(['[', '{'])
+                    .trim_end_matches([']', '}']);
+                for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    builder
+                        .values()
+                        .append_value(part.trim_matches(['\'', '"']));
+                }
+                builder.append(true);
+            }
+            Arc::new(builder.finish())
+        }
         Element::Int2 => {
             let mut builder = ListBuilder::new(Int16Builder::new());
             for row in 0..text.len() {

@@ -67,6 +67,12 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
         expanded_array_type(),
         Arc::new(|args: &[ColumnarValue]| expand_array(args)),
     )));
+    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "fstore_regtype_names",
+        Signature::any(1, Volatility::Immutable),
+        DataType::new_list(DataType::Utf8, true),
+        Arc::new(|args: &[ColumnarValue]| regtype_names(args)),
+    )));
     // The indexes behind primary keys (`pg_index`): the whole definition
     // for column 0, else the name of that key column, as PostgreSQL.
     let f = facts.clone();
@@ -189,6 +195,59 @@ fn expand_array(args: &[ColumnarValue]) -> Result<ColumnarValue> {
             records.append(true);
         }
         out.append(true);
+    }
+    let array: ArrayRef = Arc::new(out.finish());
+    Ok(if scalar {
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+    } else {
+        ColumnarValue::Array(array)
+    })
+}
+
+/// Type OIDs, in any form the catalog keeps a list of them (`25 25`,
+/// `[25, 26]`, an array), as the names `regtype[]` prints.
+fn regtype_names(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+    let input = args[0].to_array(1)?;
+    let texts = match input.data_type() {
+        DataType::List(_) | DataType::LargeList(_) => {
+            let lists = cast(&input, &DataType::new_list(DataType::Utf8, true))?;
+            let lists = lists.as_list::<i32>();
+            (0..lists.len())
+                .map(|row| {
+                    (!lists.is_null(row)).then(|| {
+                        let values = lists.value(row);
+                        let values = values.as_string::<i32>();
+                        values.iter().flatten().collect::<Vec<_>>().join(" ")
+                    })
+                })
+                .collect::<Vec<_>>()
+        }
+        _ => {
+            let strings = cast(&input, &DataType::Utf8)?;
+            let strings = strings.as_string::<i32>();
+            strings.iter().map(|s| s.map(str::to_string)).collect()
+        }
+    };
+    let mut out = ListBuilder::new(StringBuilder::new());
+    for text in texts {
+        match text {
+            None => out.append(false),
+            Some(text) => {
+                for oid in text
+                    .split([' ', ',', '[', ']', '{', '}'])
+                    .filter_map(|part| part.trim().parse::<u32>().ok())
+                {
+                    out.values().append_value(
+                        pgwire::api::Type::from_oid(oid).map_or_else(
+                            || oid.to_string(),
+                            |t| crate::pg_types::sql_type_name(&t),
+                        ),
+                    );
+                }
+                out.append(true);
+            }
+        }
     }
     let array: ArrayRef = Arc::new(out.finish());
     Ok(if scalar {

@@ -90,6 +90,7 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_index" => Extra::PrimaryKeyIndexes,
             "pg_tables" => Extra::Tables,
             "pg_views" => Extra::Views,
+            "pg_proc" => Extra::Typed,
             "pg_settings" => {
                 return Ok(Some(Arc::new(MemTable::try_new(
                     inner.schema(),
@@ -131,6 +132,8 @@ enum Extra {
     /// holds only system views: both are corrected from `pg_class`.
     Tables,
     Views,
+    /// Only array columns typed (see `arrays`).
+    Typed,
 }
 
 #[derive(Debug)]
@@ -468,6 +471,12 @@ impl TableProvider for OverlayTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Extra::Typed = self.extra {
+            let batches = self.typed(scan_all(&self.inner, state).await?)?;
+            return MemTable::try_new(self.schema(), vec![batches])?
+                .scan(state, projection, filters, limit)
+                .await;
+        }
         let mut batches = self.typed(self.record_relations(state).await?)?;
         if let Extra::RecordRelations = self.extra {
             batches = self.without_version_aliases(batches)?;
