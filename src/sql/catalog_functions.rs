@@ -89,22 +89,29 @@ impl VisitorMut for Idioms {
     }
 }
 
-fn subscripts_series(expr: &Expr) -> Option<Expr> {
+/// The arguments of a call of `name` (any schema), when all are plain.
+fn call_arguments<'a>(expr: &'a Expr, name: &str) -> Option<Vec<&'a Expr>> {
     let Expr::Function(function) = expr else {
         return None;
     };
-    let name = function.name.0.last()?.as_ident()?;
-    if !name.value.eq_ignore_ascii_case("generate_subscripts") {
+    let called = function.name.0.last()?.as_ident()?;
+    if !called.value.eq_ignore_ascii_case(name) {
         return None;
     }
     let FunctionArguments::List(list) = &function.args else {
         return None;
     };
-    let [
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(dimension)),
-    ] = list.args.as_slice()
-    else {
+    list.args
+        .iter()
+        .map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+fn subscripts_series(expr: &Expr) -> Option<Expr> {
+    let [array, dimension] = call_arguments(expr, "generate_subscripts")?[..] else {
         return None;
     };
     // Catalog arrays have one dimension: any other has no subscripts. The
@@ -115,17 +122,7 @@ fn subscripts_series(expr: &Expr) -> Option<Expr> {
 }
 
 fn expand_array(expr: &Expr) -> Option<Expr> {
-    let Expr::Function(function) = expr else {
-        return None;
-    };
-    let name = function.name.0.last()?.as_ident()?;
-    if !name.value.eq_ignore_ascii_case("_pg_expandarray") {
-        return None;
-    }
-    let FunctionArguments::List(list) = &function.args else {
-        return None;
-    };
-    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = list.args.as_slice() else {
+    let [array] = call_arguments(expr, "_pg_expandarray")?[..] else {
         return None;
     };
     parse_expr(&format!("unnest(fstore_expand_array({array}))"))

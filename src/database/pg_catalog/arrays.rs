@@ -12,8 +12,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int16Builder, Int32Builder, ListBuilder, RecordBatch, StringBuilder,
-    new_null_array,
+    Array, ArrayRef, AsArray, Int64Builder, ListBuilder, RecordBatch, StringBuilder, new_null_array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::Result;
@@ -159,35 +158,21 @@ fn parse_arrays(column: &ArrayRef, element: Element) -> Result<ArrayRef> {
             }
             Arc::new(builder.finish())
         }
-        Element::Int2 => {
-            let mut builder = ListBuilder::new(Int16Builder::new());
+        Element::Int2 | Element::Oid => {
+            // Built as int8 and cast once to the element type: catalog
+            // numbers are small, and one that is not fails the cast.
+            let mut builder = ListBuilder::new(Int64Builder::new());
             for row in 0..text.len() {
                 match elements(row) {
                     Some(values) => {
-                        for value in values {
-                            builder.values().append_option(i16::try_from(value).ok());
-                        }
+                        builder.values().append_slice(&values);
                         builder.append(true);
                     }
                     None => builder.append(false),
                 }
             }
-            Arc::new(builder.finish())
-        }
-        Element::Oid => {
-            let mut builder = ListBuilder::new(Int32Builder::new());
-            for row in 0..text.len() {
-                match elements(row) {
-                    Some(values) => {
-                        for value in values {
-                            builder.values().append_option(i32::try_from(value).ok());
-                        }
-                        builder.append(true);
-                    }
-                    None => builder.append(false),
-                }
-            }
-            Arc::new(builder.finish())
+            let wide: ArrayRef = Arc::new(builder.finish());
+            datafusion::arrow::compute::cast(&wide, &DataType::new_list(element.data_type(), true))?
         }
     })
 }

@@ -1,11 +1,18 @@
-//! Reading and building the batches of pg_catalog tables by column name.
+//! Reading and building the batches of pg_catalog tables by column name,
+//! and the shapes of the catalog functions' answers.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, new_null_array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringBuilder, new_null_array,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type, SchemaRef};
 use datafusion::common::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature, Volatility,
+};
 use datafusion::scalar::ScalarValue;
 
 /// One batch in `schema` from rows given by column name; columns no row
@@ -86,4 +93,62 @@ pub(super) fn utf8_column(batch: &RecordBatch, name: &str) -> Result<Vec<String>
     Ok((0..strings.len())
         .map(|i| strings.value(i).to_string())
         .collect())
+}
+
+/// A text function of an OID (and optionally an integer second argument),
+/// answered row by row by `answer(oid, second)`.
+pub(super) fn text_by_oid(
+    name: &str,
+    signatures: Vec<TypeSignature>,
+    answer: impl Fn(i32, Option<i64>) -> Option<String> + Send + Sync + 'static,
+) -> ScalarUDF {
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        name,
+        Signature::one_of(signatures, Volatility::Stable),
+        DataType::Utf8,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let rows = row_count(args);
+            let oids = cast(&args[0].to_array(rows)?, &DataType::Int32)?;
+            let oids = oids.as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+            let seconds = match args.get(1) {
+                Some(second) => Some(cast(&second.to_array(rows)?, &DataType::Int64)?),
+                None => None,
+            };
+            let seconds = seconds
+                .as_ref()
+                .map(|s| s.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
+            let mut out = StringBuilder::new();
+            for row in 0..rows {
+                let second = seconds.and_then(|s| (!s.is_null(row)).then(|| s.value(row)));
+                out.append_option(
+                    (!oids.is_null(row))
+                        .then(|| answer(oids.value(row), second))
+                        .flatten(),
+                );
+            }
+            shaped_like(args, Arc::new(out.finish()))
+        }),
+    ))
+}
+
+/// How many rows a call answers: its array arguments' length, 1 for
+/// constants.
+pub(super) fn row_count(args: &[ColumnarValue]) -> usize {
+    args.iter()
+        .find_map(|a| match a {
+            ColumnarValue::Array(array) => Some(array.len()),
+            ColumnarValue::Scalar(_) => None,
+        })
+        .unwrap_or(1)
+}
+
+/// `answers` as a scalar when every argument is one, else as an array.
+pub(super) fn shaped_like(args: &[ColumnarValue], answers: ArrayRef) -> Result<ColumnarValue> {
+    Ok(
+        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&answers, 0)?)
+        } else {
+            ColumnarValue::Array(answers)
+        },
+    )
 }

@@ -28,7 +28,7 @@ pub struct CatalogFacts {
     /// Type name → OID, from the static `pg_type`.
     pub(super) types: OnceLock<HashMap<String, i32>>,
     /// Function OID → what `pg_proc` says of it.
-    pub(super) routines: OnceLock<HashMap<i32, super::routines::Routine>>,
+    pub(super) routines: super::routines::Routines,
     pub(super) database: OnceLock<Weak<Database>>,
 }
 

@@ -96,7 +96,7 @@ fn type_oid(facts: &CatalogFacts, name: &str) -> Option<i32> {
 /// Loads `pg_type`'s names and `pg_proc`'s functions once (the static
 /// tables never change).
 pub async fn load_static_rows(ctx: &SessionContext, facts: &CatalogFacts) -> Result<()> {
-    super::routines::load(ctx, facts).await?;
+    let _ = facts.routines.set(super::routines::load(ctx).await?);
     let batches = ctx
         .sql("SELECT typname, oid FROM pg_catalog.pg_type")
         .await?

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int32Builder, ListBuilder, StringBuilder, StructBuilder,
+    Array, AsArray, Int32Builder, ListBuilder, StringBuilder, StructBuilder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
@@ -16,6 +16,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
+use super::columns::{row_count, shaped_like, text_by_oid};
 use super::facts::CatalogFacts;
 
 pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
@@ -101,55 +102,6 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
     udfs
 }
 
-/// A text function of an OID (and optionally an integer second argument),
-/// answered row by row by `answer(oid, second)`.
-pub(super) fn text_by_oid(
-    name: &str,
-    signatures: Vec<TypeSignature>,
-    answer: impl Fn(i32, Option<i64>) -> Option<String> + Send + Sync + 'static,
-) -> ScalarUDF {
-    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
-        name,
-        Signature::one_of(signatures, Volatility::Stable),
-        DataType::Utf8,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let rows = args
-                .iter()
-                .find_map(|a| match a {
-                    ColumnarValue::Array(array) => Some(array.len()),
-                    ColumnarValue::Scalar(_) => None,
-                })
-                .unwrap_or(1);
-            let oids = cast(&args[0].to_array(rows)?, &DataType::Int32)?;
-            let oids = oids.as_primitive::<datafusion::arrow::datatypes::Int32Type>();
-            let seconds = match args.get(1) {
-                Some(second) => Some(cast(&second.to_array(rows)?, &DataType::Int64)?),
-                None => None,
-            };
-            let seconds = seconds
-                .as_ref()
-                .map(|s| s.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
-            let mut out = StringBuilder::new();
-            for row in 0..rows {
-                let second = seconds.and_then(|s| (!s.is_null(row)).then(|| s.value(row)));
-                out.append_option(
-                    (!oids.is_null(row))
-                        .then(|| answer(oids.value(row), second))
-                        .flatten(),
-                );
-            }
-            let array: ArrayRef = Arc::new(out.finish());
-            Ok(
-                if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-                } else {
-                    ColumnarValue::Array(array)
-                },
-            )
-        }),
-    ))
-}
-
 /// What `fstore_expand_array` returns: each element `x` with its 1-based
 /// position `n`, the records of PostgreSQL's
 /// `information_schema._pg_expandarray` (which the catalog-query rewrite
@@ -166,7 +118,6 @@ fn expanded_fields() -> Fields {
 }
 
 fn expand_array(args: &[ColumnarValue]) -> Result<ColumnarValue> {
-    let scalar = matches!(args[0], ColumnarValue::Scalar(_));
     let lists = cast(
         &args[0].to_array(1)?,
         &DataType::new_list(DataType::Int32, true),
@@ -196,18 +147,12 @@ fn expand_array(args: &[ColumnarValue]) -> Result<ColumnarValue> {
         }
         out.append(true);
     }
-    let array: ArrayRef = Arc::new(out.finish());
-    Ok(if scalar {
-        ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-    } else {
-        ColumnarValue::Array(array)
-    })
+    shaped_like(args, Arc::new(out.finish()))
 }
 
 /// Type OIDs, in any form the catalog keeps a list of them (`25 25`,
 /// `[25, 26]`, an array), as the names `regtype[]` prints.
 fn regtype_names(args: &[ColumnarValue]) -> Result<ColumnarValue> {
-    let scalar = matches!(args[0], ColumnarValue::Scalar(_));
     let input = args[0].to_array(1)?;
     let texts = match input.data_type() {
         DataType::List(_) | DataType::LargeList(_) => {
@@ -249,12 +194,7 @@ fn regtype_names(args: &[ColumnarValue]) -> Result<ColumnarValue> {
             }
         }
     }
-    let array: ArrayRef = Arc::new(out.finish());
-    Ok(if scalar {
-        ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-    } else {
-        ColumnarValue::Array(array)
-    })
+    shaped_like(args, Arc::new(out.finish()))
 }
 
 /// An identifier as PostgreSQL prints it: quoted unless it is lowercase
@@ -292,13 +232,7 @@ fn json_build_object(args: &[ColumnarValue]) -> Result<ColumnarValue> {
             "argument list must have even number of elements".into(),
         ));
     }
-    let rows = args
-        .iter()
-        .find_map(|a| match a {
-            ColumnarValue::Array(array) => Some(array.len()),
-            ColumnarValue::Scalar(_) => None,
-        })
-        .unwrap_or(1);
+    let rows = row_count(args);
     let arrays = args
         .iter()
         .map(|a| a.to_array(rows))
@@ -319,14 +253,7 @@ fn json_build_object(args: &[ColumnarValue]) -> Result<ColumnarValue> {
         }
         out.append_value(format!("{{{}}}", members.join(", ")));
     }
-    let array: ArrayRef = Arc::new(out.finish());
-    Ok(
-        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        },
-    )
+    shaped_like(args, Arc::new(out.finish()))
 }
 
 fn json_value(value: ScalarValue) -> serde_json::Value {

@@ -5,7 +5,7 @@
 //! one, as PostgreSQL shows its own built-ins.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
@@ -14,9 +14,7 @@ use datafusion::common::Result;
 use datafusion::logical_expr::{ScalarUDF, TypeSignature};
 use datafusion::prelude::SessionContext;
 
-use super::columns::utf8_column;
-use super::facts::CatalogFacts;
-use super::reflection::text_by_oid;
+use super::columns::{text_by_oid, utf8_column};
 use crate::pg_types::sql_type_name;
 
 /// What `pg_proc` says of one function.
@@ -45,8 +43,11 @@ impl Routine {
     }
 }
 
-/// Reads `pg_proc` once (the static table never changes).
-pub(super) async fn load(ctx: &SessionContext, facts: &CatalogFacts) -> Result<()> {
+/// Function OID → what `pg_proc` says of it, filled once at start-up.
+pub(super) type Routines = Arc<OnceLock<HashMap<i32, Routine>>>;
+
+/// Reads `pg_proc` (the static table never changes).
+pub(super) async fn load(ctx: &SessionContext) -> Result<HashMap<i32, Routine>> {
     let batches = ctx
         .sql(
             "SELECT oid, proname, proargtypes, prorettype, proretset, prolang, prosrc, \
@@ -122,30 +123,28 @@ pub(super) async fn load(ctx: &SessionContext, facts: &CatalogFacts) -> Result<(
             );
         }
     }
-    let _ = facts.routines.set(routines);
-    Ok(())
+    Ok(routines)
 }
 
-pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
+pub(super) fn functions(routines: &Routines) -> Vec<ScalarUDF> {
     let one = || vec![TypeSignature::Any(1)];
-    let routine = |facts: &Arc<CatalogFacts>, oid: i32| -> Option<Routine> {
-        facts.routines.get()?.get(&oid).cloned()
-    };
-    let f = facts.clone();
+    let routine =
+        |routines: &Routines, oid: i32| -> Option<Routine> { routines.get()?.get(&oid).cloned() };
+    let f = routines.clone();
     let arguments = text_by_oid("pg_get_function_arguments", one(), move |oid, _| {
         routine(&f, oid).map(|r| r.arguments)
     });
-    let f = facts.clone();
+    let f = routines.clone();
     let identity = text_by_oid(
         "pg_get_function_identity_arguments",
         one(),
         move |oid, _| routine(&f, oid).map(|r| r.arguments),
     );
-    let f = facts.clone();
+    let f = routines.clone();
     let result = text_by_oid("pg_get_function_result", one(), move |oid, _| {
         routine(&f, oid).map(|r| r.result)
     });
-    let f = facts.clone();
+    let f = routines.clone();
     let definition = text_by_oid("pg_get_functiondef", one(), move |oid, _| {
         routine(&f, oid).map(|r| r.definition())
     });

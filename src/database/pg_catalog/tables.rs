@@ -54,7 +54,7 @@ pub fn install(ctx: &SessionContext, catalog: &str) -> Result<Arc<CatalogFacts>>
     for udf in functions(&facts)
         .into_iter()
         .chain(super::reflection::functions(&facts))
-        .chain(super::routines::functions(&facts))
+        .chain(super::routines::functions(&facts.routines))
     {
         ctx.register_udf(udf);
     }
