@@ -142,41 +142,31 @@ fn record_field(expr: &Expr) -> Option<Expr> {
     parse_expr(&format!("get_field({record}, '{field}')"))
 }
 
+/// The expression `expr` casts to the type named `type_name`.
+fn cast_to<'a>(expr: &'a Expr, type_name: &str) -> Option<&'a Expr> {
+    match expr {
+        Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } if data_type.to_string().eq_ignore_ascii_case(type_name) => Some(inner),
+        _ => None,
+    }
+}
+
 fn regtype_names(expr: &Expr) -> Option<Expr> {
-    let Expr::Cast {
-        expr: inner,
-        data_type,
-        ..
-    } = expr
-    else {
-        return None;
-    };
-    let target = data_type.to_string().to_ascii_lowercase();
-    if target == "regtype[]" {
-        return parse_expr(&format!("fstore_regtype_names({inner})"));
+    if let Some(list) = cast_to(expr, "regtype[]") {
+        return parse_expr(&format!("fstore_regtype_names({list})"));
     }
-    if target != "text" {
-        return None;
-    }
-    let Expr::Cast {
-        expr: oid,
-        data_type: middle,
-        ..
-    } = inner.as_ref()
-    else {
-        return None;
-    };
-    let is_column = matches!(
-        oid.as_ref(),
-        Expr::Identifier(_) | Expr::CompoundIdentifier(_)
-    );
-    if !is_column || !middle.to_string().eq_ignore_ascii_case("regtype") {
+    let oid = cast_to(cast_to(expr, "text")?, "regtype")?;
+    if !matches!(oid, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
         return None;
     }
     parse_expr(&format!("array_element(fstore_regtype_names({oid}), 1)"))
 }
 
-fn parse_expr(text: &str) -> Option<Expr> {
+/// One expression from its text; `None` when it does not parse.
+pub(super) fn parse_expr(text: &str) -> Option<Expr> {
     Parser::new(&PostgreSqlDialect {})
         .try_with_sql(text)
         .ok()?
@@ -185,17 +175,8 @@ fn parse_expr(text: &str) -> Option<Expr> {
 }
 
 fn regclass_parameter(expr: &Expr) -> Option<Expr> {
-    let Expr::Cast {
-        expr: inner,
-        data_type,
-        ..
-    } = expr
-    else {
-        return None;
-    };
-    let is_parameter =
-        matches!(inner.as_ref(), Expr::Value(v) if matches!(v.value, Value::Placeholder(_)));
-    if !is_parameter || !data_type.to_string().eq_ignore_ascii_case("regclass") {
+    let inner = cast_to(expr, "regclass")?;
+    if !matches!(inner, Expr::Value(v) if matches!(v.value, Value::Placeholder(_))) {
         return None;
     }
     parse_expr(&format!("to_regclass(CAST({inner} AS TEXT))"))
@@ -221,19 +202,12 @@ fn regproc_comparison(expr: &Expr) -> Option<Expr> {
             .then_some(())
     };
     let stored_name = |e: &Expr| -> Option<Expr> {
-        let name = match e {
-            Expr::Value(v) if v.value == Value::Number("0".into(), false) => "-".to_string(),
-            Expr::Cast {
-                expr: inner,
-                data_type,
-                ..
-            } if data_type.to_string().eq_ignore_ascii_case("regproc") => match &inner.as_ref() {
-                Expr::Value(v) => match &v.value {
-                    Value::SingleQuotedString(name) => {
-                        name.strip_prefix("pg_catalog.").unwrap_or(name).to_string()
-                    }
-                    _ => return None,
-                },
+        let name = match (e, cast_to(e, "regproc")) {
+            (Expr::Value(v), _) if v.value == Value::Number("0".into(), false) => "-".to_string(),
+            (_, Some(Expr::Value(v))) => match &v.value {
+                Value::SingleQuotedString(name) => {
+                    name.strip_prefix("pg_catalog.").unwrap_or(name).to_string()
+                }
                 _ => return None,
             },
             _ => return None,

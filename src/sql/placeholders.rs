@@ -8,16 +8,6 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use super::split::{LocationIndex, apply_edits, significant_tokens};
 use crate::error::{Error, Result};
 
-/// The highest `$n` in `sql` (0 when it has none).
-pub fn highest_placeholder(sql: &str) -> usize {
-    significant_tokens(sql)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|t| placeholder_number(&t.token))
-        .max()
-        .unwrap_or(0)
-}
-
 /// `sql` with every `$n` replaced by `literal(n)` (1-based); an `$n` that
 /// `literal` has no value for is refused, naming it.
 pub fn substitute_placeholders(
@@ -65,7 +55,6 @@ mod tests {
     #[test]
     fn placeholders_become_the_literals_given_and_strings_stay_strings() {
         let sql = "DELETE FROM t WHERE a = $1 AND b = $2 AND c = '$1'";
-        assert_eq!(highest_placeholder(sql), 2);
         let out = substitute_placeholders(sql, |n| {
             Some(match n {
                 1 => "5".to_string(),

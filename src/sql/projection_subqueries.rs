@@ -241,10 +241,8 @@ fn null_keeping_parameters(expr: &Expr) -> Expr {
     // Typed, as PostgreSQL resolves an untyped NULL column: an `unknown`
     // column sends asyncpg to introspect its type with the very query that
     // answered it.
-    let null = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql("CAST(NULL AS TEXT)")
-        .and_then(|mut parser| parser.parse_expr())
-        .unwrap_or_else(|_| Expr::value(Value::Null));
+    let null = super::catalog_functions::parse_expr("CAST(NULL AS TEXT)")
+        .unwrap_or_else(|| Expr::value(Value::Null));
     let Some(condition) = parameters
         .into_iter()
         .map(|p| Expr::IsNull(Box::new(p)))

@@ -44,7 +44,6 @@ pub(super) struct SeenRelation {
 /// What fstore adds about one relation.
 pub struct RelationFacts {
     pub description: Option<String>,
-    pub primary_key: Vec<String>,
     /// Where its offline files are (feature groups, tables, training
     /// datasets); views and online relations have none.
     pub files: Option<std::path::PathBuf>,
@@ -201,11 +200,11 @@ impl Database {
         keys
     }
 
-    /// Description and primary key of `schema.name` as fstore knows them.
+    /// Description and files of `schema.name` as fstore knows them (keys:
+    /// [`Database::primary_keys`]).
     pub(crate) fn relation_facts(&self, schema: &str, name: &str) -> RelationFacts {
         let none = RelationFacts {
             description: None,
-            primary_key: Vec::new(),
             files: None,
         };
         if schema == ONLINE_SCHEMA {
@@ -218,7 +217,6 @@ impl Database {
             if let Some(group) = group {
                 return RelationFacts {
                     description: group.def.description.clone(),
-                    primary_key: group.def.primary_key.clone(),
                     files: None,
                 };
             }
@@ -230,7 +228,6 @@ impl Database {
                 .find(|v| v.name == name || v.versioned_name() == name);
             return view.map_or(none, |v| RelationFacts {
                 description: v.description.clone(),
-                primary_key: v.serving_key.clone(),
                 files: None,
             });
         }
@@ -241,21 +238,18 @@ impl Database {
         if let Some(group) = self.resolve_feature_group(&qualified) {
             return RelationFacts {
                 description: group.def.description.clone(),
-                primary_key: group.def.primary_key.clone(),
                 files: Some(self.table_path(&group.def.storage_id)),
             };
         }
         if let Some(view) = self.feature_view_registry().resolve(schema, name) {
             return RelationFacts {
                 description: view.description.clone(),
-                primary_key: Vec::new(),
                 files: None,
             };
         }
         if let Ok(Some(dataset)) = self.training_dataset_by_relation(schema, name) {
             return RelationFacts {
                 description: dataset.description,
-                primary_key: Vec::new(),
                 files: Some(self.dataset_path(&dataset.storage_id)),
             };
         }

@@ -2,7 +2,7 @@
 //! fstore's rows added (descriptions, primary keys, settings) and
 //! `pg_tables`/`pg_views` corrected from `pg_class`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -60,6 +60,9 @@ pub fn install(ctx: &SessionContext, catalog: &str) -> Result<Arc<CatalogFacts>>
     }
     Ok(facts)
 }
+
+/// Key columns by `(schema, relation)`.
+type PrimaryKeys = HashMap<(String, String), Vec<String>>;
 
 #[derive(Debug)]
 struct PgCatalogOverlay {
@@ -210,6 +213,10 @@ impl OverlayTable {
             }
             _ => Default::default(),
         };
+        let keys = match self.extra {
+            Extra::PrimaryKeys | Extra::PrimaryKeyIndexes => self.primary_keys(),
+            _ => Default::default(),
+        };
         // `'pg_class'::regclass` resolves through the emulated pg_class,
         // whose OID for itself is not Postgres's 1259.
         let pg_class_oid = self
@@ -239,9 +246,67 @@ impl OverlayTable {
                 }
                 continue;
             }
-            if matches!(self.extra, Extra::PrimaryKeys | Extra::PrimaryKeyIndexes)
-                && aliases.contains(&(schema.clone(), name.clone()))
-            {
+            if matches!(self.extra, Extra::PrimaryKeys | Extra::PrimaryKeyIndexes) {
+                let relation = (schema.clone(), name.clone());
+                if aliases.contains(&relation) {
+                    continue;
+                }
+                let Some(primary_key) = keys.get(&relation) else {
+                    continue;
+                };
+                let Some(columns) = self.column_numbers(&schema, &name) else {
+                    continue;
+                };
+                let key: Vec<ScalarValue> = primary_key
+                    .iter()
+                    .filter_map(|k| columns.get(k))
+                    .map(|n| ScalarValue::Int16(Some(*n)))
+                    .collect();
+                let int2_list = |values: &[ScalarValue]| {
+                    ScalarValue::List(ScalarValue::new_list_nullable(values, &DataType::Int16))
+                };
+                if let Extra::PrimaryKeyIndexes = self.extra {
+                    let zeros = vec![ScalarValue::Int16(Some(0)); key.len()];
+                    let width = ScalarValue::Int16(Some(key.len() as i16));
+                    rows.push(HashMap::from([
+                        ("indexrelid", ScalarValue::Int32(Some(INDEX_OID_BASE + oid))),
+                        ("indrelid", ScalarValue::Int32(Some(oid))),
+                        ("indnatts", width.clone()),
+                        ("indnkeyatts", width),
+                        ("indisunique", ScalarValue::Boolean(Some(true))),
+                        ("indnullsnotdistinct", ScalarValue::Boolean(Some(false))),
+                        ("indisprimary", ScalarValue::Boolean(Some(true))),
+                        ("indisexclusion", ScalarValue::Boolean(Some(false))),
+                        ("indimmediate", ScalarValue::Boolean(Some(true))),
+                        ("indisclustered", ScalarValue::Boolean(Some(false))),
+                        ("indisvalid", ScalarValue::Boolean(Some(true))),
+                        ("indcheckxmin", ScalarValue::Boolean(Some(false))),
+                        ("indisready", ScalarValue::Boolean(Some(true))),
+                        ("indislive", ScalarValue::Boolean(Some(true))),
+                        ("indisreplident", ScalarValue::Boolean(Some(false))),
+                        ("indkey", int2_list(&key)),
+                        ("indoption", int2_list(&zeros)),
+                    ]));
+                    continue;
+                }
+                rows.push(HashMap::from([
+                    ("oid", ScalarValue::Int32(Some(CONSTRAINT_OID_BASE + oid))),
+                    ("conname", ScalarValue::from(format!("{name}_pkey"))),
+                    ("connamespace", ScalarValue::Int32(Some(namespace))),
+                    ("contype", ScalarValue::from("p")),
+                    ("condeferrable", ScalarValue::Boolean(Some(false))),
+                    ("condeferred", ScalarValue::Boolean(Some(false))),
+                    ("convalidated", ScalarValue::Boolean(Some(true))),
+                    ("conrelid", ScalarValue::Int32(Some(oid))),
+                    ("contypid", ScalarValue::Int32(Some(0))),
+                    ("conindid", ScalarValue::Int32(Some(INDEX_OID_BASE + oid))),
+                    ("conparentid", ScalarValue::Int32(Some(0))),
+                    ("confrelid", ScalarValue::Int32(Some(0))),
+                    ("conislocal", ScalarValue::Boolean(Some(true))),
+                    ("coninhcount", ScalarValue::Int32(Some(0))),
+                    ("connoinherit", ScalarValue::Boolean(Some(true))),
+                    ("conkey", int2_list(&key)),
+                ]));
                 continue;
             }
             let Some(facts) = self.facts.facts(&schema, &name) else {
@@ -257,62 +322,6 @@ impl OverlayTable {
                             ("description", ScalarValue::from(description)),
                         ]));
                     }
-                }
-                Extra::PrimaryKeys | Extra::PrimaryKeyIndexes if !facts.primary_key.is_empty() => {
-                    let Some(columns) = self.column_numbers(&schema, &name) else {
-                        continue;
-                    };
-                    let key: Vec<ScalarValue> = facts
-                        .primary_key
-                        .iter()
-                        .filter_map(|k| columns.get(k))
-                        .map(|n| ScalarValue::Int16(Some(*n)))
-                        .collect();
-                    let int2_list = |values: &[ScalarValue]| {
-                        ScalarValue::List(ScalarValue::new_list_nullable(values, &DataType::Int16))
-                    };
-                    if let Extra::PrimaryKeyIndexes = self.extra {
-                        let zeros = vec![ScalarValue::Int16(Some(0)); key.len()];
-                        let width = ScalarValue::Int16(Some(key.len() as i16));
-                        rows.push(HashMap::from([
-                            ("indexrelid", ScalarValue::Int32(Some(INDEX_OID_BASE + oid))),
-                            ("indrelid", ScalarValue::Int32(Some(oid))),
-                            ("indnatts", width.clone()),
-                            ("indnkeyatts", width),
-                            ("indisunique", ScalarValue::Boolean(Some(true))),
-                            ("indnullsnotdistinct", ScalarValue::Boolean(Some(false))),
-                            ("indisprimary", ScalarValue::Boolean(Some(true))),
-                            ("indisexclusion", ScalarValue::Boolean(Some(false))),
-                            ("indimmediate", ScalarValue::Boolean(Some(true))),
-                            ("indisclustered", ScalarValue::Boolean(Some(false))),
-                            ("indisvalid", ScalarValue::Boolean(Some(true))),
-                            ("indcheckxmin", ScalarValue::Boolean(Some(false))),
-                            ("indisready", ScalarValue::Boolean(Some(true))),
-                            ("indislive", ScalarValue::Boolean(Some(true))),
-                            ("indisreplident", ScalarValue::Boolean(Some(false))),
-                            ("indkey", int2_list(&key)),
-                            ("indoption", int2_list(&zeros)),
-                        ]));
-                        continue;
-                    }
-                    rows.push(HashMap::from([
-                        ("oid", ScalarValue::Int32(Some(CONSTRAINT_OID_BASE + oid))),
-                        ("conname", ScalarValue::from(format!("{name}_pkey"))),
-                        ("connamespace", ScalarValue::Int32(Some(namespace))),
-                        ("contype", ScalarValue::from("p")),
-                        ("condeferrable", ScalarValue::Boolean(Some(false))),
-                        ("condeferred", ScalarValue::Boolean(Some(false))),
-                        ("convalidated", ScalarValue::Boolean(Some(true))),
-                        ("conrelid", ScalarValue::Int32(Some(oid))),
-                        ("contypid", ScalarValue::Int32(Some(0))),
-                        ("conindid", ScalarValue::Int32(Some(INDEX_OID_BASE + oid))),
-                        ("conparentid", ScalarValue::Int32(Some(0))),
-                        ("confrelid", ScalarValue::Int32(Some(0))),
-                        ("conislocal", ScalarValue::Boolean(Some(true))),
-                        ("coninhcount", ScalarValue::Int32(Some(0))),
-                        ("connoinherit", ScalarValue::Boolean(Some(true))),
-                        ("conkey", int2_list(&key)),
-                    ]));
                 }
                 _ => {}
             }
@@ -344,16 +353,13 @@ impl OverlayTable {
     /// objects, which listings show once, under their name; relations with
     /// a primary key have an index (`relhasindex`, which psql's `\d`
     /// reads before it lists indexes).
-    fn without_version_aliases(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+    fn without_version_aliases(
+        &self,
+        batches: Vec<RecordBatch>,
+        aliases: &HashSet<(String, String)>,
+        keys: &PrimaryKeys,
+    ) -> Result<Vec<RecordBatch>> {
         let relations = self.facts.seen_relations();
-        let aliases = self.facts.version_aliases();
-        let keys = self
-            .facts
-            .database
-            .get()
-            .and_then(|d| d.upgrade())
-            .map(|database| database.primary_keys())
-            .unwrap_or_default();
         batches
             .into_iter()
             .map(|batch| {
@@ -402,12 +408,11 @@ impl OverlayTable {
 
     /// The `pg_class` rows (kind `i`) of the indexes behind primary keys,
     /// for the relations the scan just recorded.
-    fn primary_key_index_relations(&self) -> Vec<HashMap<&'static str, ScalarValue>> {
-        let Some(database) = self.facts.database.get().and_then(|d| d.upgrade()) else {
-            return Vec::new();
-        };
-        let keys = database.primary_keys();
-        let aliases = self.facts.version_aliases();
+    fn primary_key_index_relations(
+        &self,
+        aliases: &HashSet<(String, String)>,
+        keys: &PrimaryKeys,
+    ) -> Vec<HashMap<&'static str, ScalarValue>> {
         let mut relations: Vec<_> = self.facts.seen_relations().into_iter().collect();
         relations.sort_by_key(|(oid, _)| *oid);
         relations
@@ -435,6 +440,16 @@ impl OverlayTable {
                 ]))
             })
             .collect()
+    }
+
+    /// See [`Database::primary_keys`](crate::database::Database::primary_keys).
+    fn primary_keys(&self) -> PrimaryKeys {
+        self.facts
+            .database
+            .get()
+            .and_then(|d| d.upgrade())
+            .map(|database| database.primary_keys())
+            .unwrap_or_default()
     }
 
     /// Column name → attribute number (1-based, as in `pg_attribute`).
@@ -477,10 +492,12 @@ impl TableProvider for OverlayTable {
                 .scan(state, projection, filters, limit)
                 .await;
         }
-        let mut batches = self.typed(self.record_relations(state).await?)?;
+        let mut batches = self.record_relations(state).await?;
         if let Extra::RecordRelations = self.extra {
-            batches = self.without_version_aliases(batches)?;
-            let indexes = self.primary_key_index_relations();
+            let aliases = self.facts.version_aliases();
+            let keys = self.primary_keys();
+            batches = self.without_version_aliases(self.typed(batches)?, &aliases, &keys)?;
+            let indexes = self.primary_key_index_relations(&aliases, &keys);
             if !indexes.is_empty() {
                 batches.push(batch_of(&self.schema(), &indexes)?);
             }

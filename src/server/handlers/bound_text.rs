@@ -11,12 +11,12 @@ use pgwire::api::Type;
 use pgwire::api::portal::Portal;
 
 use crate::error::{Error, Result};
-use crate::sql::placeholders::{highest_placeholder, quote_literal, substitute_placeholders};
+use crate::sql::placeholders::{quote_literal, substitute_placeholders};
 
 /// `sql` with the portal's parameters in place of `$n`; `sql` itself when
 /// it has none.
 pub(super) fn with_bound_parameters<S: Clone>(sql: &str, portal: &Portal<S>) -> Result<String> {
-    if portal.parameter_len() == 0 && highest_placeholder(sql) == 0 {
+    if portal.parameter_len() == 0 {
         return Ok(sql.to_string());
     }
     let literals = (0..portal.parameter_len())
