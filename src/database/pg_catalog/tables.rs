@@ -309,21 +309,16 @@ impl OverlayTable {
                 ]));
                 continue;
             }
-            let Some(facts) = self.facts.facts(&schema, &name) else {
-                continue;
-            };
-            match self.extra {
-                Extra::Descriptions => {
-                    if let Some(description) = facts.description {
-                        rows.push(HashMap::from([
-                            ("objoid", ScalarValue::Int32(Some(oid))),
-                            ("classoid", ScalarValue::Int32(Some(pg_class_oid))),
-                            ("objsubid", ScalarValue::Int32(Some(0))),
-                            ("description", ScalarValue::from(description)),
-                        ]));
-                    }
-                }
-                _ => {}
+            if let Extra::Descriptions = self.extra
+                && let Some(facts) = self.facts.facts(&schema, &name)
+                && let Some(description) = facts.description
+            {
+                rows.push(HashMap::from([
+                    ("objoid", ScalarValue::Int32(Some(oid))),
+                    ("classoid", ScalarValue::Int32(Some(pg_class_oid))),
+                    ("objsubid", ScalarValue::Int32(Some(0))),
+                    ("description", ScalarValue::from(description)),
+                ]));
             }
         }
         rows
