@@ -57,6 +57,7 @@ pub fn may_apply(lower: &str) -> bool {
         || lower.contains("regclass")
         || lower.contains("_pg_expandarray")
         || lower.contains("regtype[]")
+        || lower.contains("::regtype")
         || REGPROC_COLUMNS.iter().any(|c| lower.contains(c))
 }
 

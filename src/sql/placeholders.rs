@@ -41,6 +41,46 @@ pub fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
+/// The parameters `sql` casts to `oid` or `oid[]` (`$1::oid[]`,
+/// `CAST($1 AS oid)`), with whether the cast is to the array: PostgreSQL
+/// describes such a parameter as the type it is cast to, which DataFusion
+/// plans as a plain integer (asyncpg binds its type introspection's list
+/// only as an `oid[]`).
+pub fn parameters_cast_to_oid(sql: &str) -> Vec<(usize, bool)> {
+    if !sql.contains('$') {
+        return Vec::new();
+    }
+    let Some(tokens) = significant_tokens(sql) else {
+        return Vec::new();
+    };
+    let tokens: Vec<&Token> = tokens.iter().map(|t| &t.token).collect();
+    let is_word = |token: Option<&&Token>, word: &str| matches!(token, Some(Token::Word(w)) if w.value.eq_ignore_ascii_case(word));
+    let mut cast = Vec::new();
+    for (at, token) in tokens.iter().enumerate() {
+        let Some(number) = placeholder_number(token) else {
+            continue;
+        };
+        let type_at = if matches!(tokens.get(at + 1), Some(Token::DoubleColon)) {
+            at + 2
+        } else if is_word(tokens.get(at + 1), "as")
+            && at >= 2
+            && matches!(tokens.get(at - 1), Some(Token::LParen))
+            && is_word(tokens.get(at - 2), "cast")
+        {
+            at + 2
+        } else {
+            continue;
+        };
+        if !is_word(tokens.get(type_at), "oid") {
+            continue;
+        }
+        let array = matches!(tokens.get(type_at + 1), Some(Token::LBracket))
+            && matches!(tokens.get(type_at + 2), Some(Token::RBracket));
+        cast.push((number, array));
+    }
+    cast
+}
+
 fn placeholder_number(token: &Token) -> Option<usize> {
     match token {
         Token::Placeholder(p) => p.strip_prefix('$')?.parse().ok(),
@@ -67,5 +107,17 @@ mod tests {
             "DELETE FROM t WHERE a = 5 AND b = 'it''s' AND c = '$1'"
         );
         assert!(substitute_placeholders("SELECT $3", |_| None).is_err());
+    }
+
+    #[test]
+    fn parameters_cast_to_oid_are_found_in_both_spellings() {
+        assert_eq!(
+            parameters_cast_to_oid(
+                "SELECT 1 WHERE a = any($1::oid[]) AND b = CAST($2 AS oid) AND c = $3::int4 \
+                 AND d = '$4::oid'"
+            ),
+            vec![(1, true), (2, false)]
+        );
+        assert!(parameters_cast_to_oid("SELECT $1::oidvector").is_empty());
     }
 }

@@ -141,14 +141,20 @@ pub fn catalog_text_variants(sql: &str) -> Vec<String> {
     }
     // Last, the subqueries of every select list, nested ones too (asyncpg's
     // type introspection computes domain bases and composite attributes in
-    // a derived table inside a recursive CTE).
-    let mut everywhere = statement.clone();
-    let mut nested = NestedSelectLists { changed: false };
-    let _ = everywhere.visit(&mut nested);
-    if nested.changed {
-        let text = everywhere.to_string();
-        if !variants.contains(&text) {
-            variants.push(text);
+    // a derived table inside a recursive CTE): NULLs of no type first, which
+    // the query compares with oids and arrays of them, then `text` ones.
+    for typed in [false, true] {
+        let mut everywhere = statement.clone();
+        let mut nested = NestedSelectLists {
+            changed: false,
+            typed,
+        };
+        let _ = everywhere.visit(&mut nested);
+        if nested.changed {
+            let text = everywhere.to_string();
+            if !variants.contains(&text) {
+                variants.push(text);
+            }
         }
     }
     if variants.len() == 1 && variants[0] == sql {
@@ -159,6 +165,7 @@ pub fn catalog_text_variants(sql: &str) -> Vec<String> {
 
 struct NestedSelectLists {
     changed: bool,
+    typed: bool,
 }
 
 impl VisitorMut for NestedSelectLists {
@@ -170,7 +177,11 @@ impl VisitorMut for NestedSelectLists {
                 if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item
                     && contains_subquery(expr)
                 {
-                    *expr = null_keeping_parameters(expr);
+                    *expr = if self.typed {
+                        null_keeping_parameters(expr)
+                    } else {
+                        untyped_null_keeping_parameters(expr)
+                    };
                     self.changed = true;
                 }
             }
@@ -213,6 +224,37 @@ fn contains_subquery(expr: &Expr) -> bool {
         }
     })
     .is_break()
+}
+
+/// [`null_keeping_parameters`] with a NULL of no type, for the query to
+/// compare with what it likes; the server types the columns left so
+/// (`text`, as PostgreSQL resolves an untyped NULL column).
+fn untyped_null_keeping_parameters(expr: &Expr) -> Expr {
+    use datafusion::sql::sqlparser::ast::Value;
+    let typed = null_keeping_parameters(expr);
+    let null = Expr::value(Value::Null);
+    match typed {
+        Expr::Case {
+            case_token,
+            end_token,
+            operand,
+            conditions,
+            else_result,
+        } => Expr::Case {
+            case_token,
+            end_token,
+            operand,
+            conditions: conditions
+                .into_iter()
+                .map(|when| datafusion::sql::sqlparser::ast::CaseWhen {
+                    condition: when.condition,
+                    result: null.clone(),
+                })
+                .collect(),
+            else_result,
+        },
+        _ => null,
+    }
 }
 
 /// `NULL`, mentioning every parameter of `expr` (with its cast, which types

@@ -142,6 +142,20 @@ async def asyncpg_client():
             "SELECT count(*) FROM accounts WHERE updated_at > $1", datetime(2026, 1, 2)
         )
         assert count == 3, count
+        # Lists bind as arrays: asyncpg first looks int8[] up with its type
+        # introspection (a recursive CTE over pg_type, bound `$1::oid[]`).
+        rows = await conn.fetch(
+            "SELECT account_id FROM accounts WHERE account_id = ANY($1) ORDER BY account_id, updated_at",
+            [1, 4],
+        )
+        assert [r[0] for r in rows] == [1, 1, 4], rows
+        online = await conn.fetch(
+            "SELECT account_id, tier FROM online.accounts WHERE account_id = ANY($1) ORDER BY account_id",
+            [2, 4, 99],
+        )
+        assert [tuple(r) for r in online] == [(2, "silver"), (4, "gold")], online
+        arrays = await conn.fetchrow("SELECT ARRAY[1, 2]::int8[] AS a, $1::text[] AS b", ["x", None])
+        assert (arrays["a"], arrays["b"]) == ([1, 2], ["x", None]), arrays
         try:
             await conn.fetch("SELECT * FROM online.accounts WHERE account_id = $1", "x")
             raise AssertionError("a text key was accepted for a bigint")

@@ -183,12 +183,15 @@ fn regtype_names(args: &[ColumnarValue]) -> Result<ColumnarValue> {
                     .split([' ', ',', '[', ']', '{', '}'])
                     .filter_map(|part| part.trim().parse::<u32>().ok())
                 {
-                    out.values().append_value(
-                        pgwire::api::Type::from_oid(oid).map_or_else(
+                    // OID 0 (no type: a scalar's `typelem`) prints as `-`.
+                    let name = match oid {
+                        0 => "-".to_string(),
+                        oid => pgwire::api::Type::from_oid(oid).map_or_else(
                             || oid.to_string(),
                             |t| crate::pg_types::sql_type_name(&t),
                         ),
-                    );
+                    };
+                    out.values().append_value(name);
                 }
                 out.append(true);
             }

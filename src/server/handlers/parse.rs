@@ -67,6 +67,35 @@ impl FstoreParser {
         });
         !subquery_left
     }
+
+    /// As in the simple protocol: a catalog query's faithful form if it
+    /// plans (and every subquery of it becomes a join), else the text.
+    async fn parse_catalog_aware<C>(
+        &self,
+        client: &C,
+        text: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<PreparedStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        for variant in crate::sql::catalog_text_variants(text) {
+            if let Ok(parsed) = self.inner.parse_sql(client, &variant, types).await
+                && parsed.as_ref().is_none_or(|p| self.decorrelates(p))
+            {
+                tracing::debug!(%variant, "catalog query planned as");
+                return Ok(match parsed {
+                    Some((text, Some((tree, plan)))) => {
+                        let plan = super::planned::with_postgres_result_types(plan)
+                            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+                        Some((text, Some((tree, plan))))
+                    }
+                    other => other,
+                });
+            }
+        }
+        self.inner.parse_sql(client, text, types).await
+    }
 }
 
 #[async_trait]
@@ -114,25 +143,13 @@ impl QueryParser for FstoreParser {
                         Ok(Some((sql.to_string(), Some((tree, plan)))))
                     }
                     Route::HandOn(HandOn::Text(text)) => self
-                        .inner
-                        .parse_sql(client, &text, types)
+                        .parse_catalog_aware(client, &text, types)
                         .await
                         .map_err(|e| in_context(e, &context)),
-                    Route::HandOn(HandOn::AsWritten { syntax }) => {
-                        // As in the simple protocol: a catalog query's
-                        // faithful form if it plans, else the text.
-                        for variant in crate::sql::catalog_text_variants(sql) {
-                            if let Ok(parsed) = self.inner.parse_sql(client, &variant, types).await
-                                && parsed.as_ref().is_none_or(|p| self.decorrelates(p))
-                            {
-                                return Ok(parsed);
-                            }
-                        }
-                        self.inner
-                            .parse_sql(client, sql, types)
-                            .await
-                            .map_err(|e| prefer_positioned(in_context(e, &context), syntax))
-                    }
+                    Route::HandOn(HandOn::AsWritten { syntax }) => self
+                        .parse_catalog_aware(client, sql, types)
+                        .await
+                        .map_err(|e| prefer_positioned(in_context(e, &context), syntax)),
                     Route::Fstore(_)
                     | Route::Ddl(_)
                     | Route::Transaction(_)
@@ -155,7 +172,11 @@ impl QueryParser for FstoreParser {
         {
             return Ok(lookup.parameter_types());
         }
-        self.inner.get_parameter_types(statement)
+        let mut types = self.inner.get_parameter_types(statement)?;
+        if let (sql, Some((_, plan))) = statement {
+            described_as_cast_to_oid(sql, plan, &mut types);
+        }
+        Ok(types)
     }
 
     fn get_result_schema(
@@ -178,5 +199,37 @@ impl QueryParser for FstoreParser {
             },
             _ => fields,
         })
+    }
+}
+
+/// Parameters cast to `oid`/`oid[]` in `sql` described as PostgreSQL
+/// describes them, where DataFusion planned them as `int4`/`int4[]` (the
+/// values' encodings are the same). `types` is in `$n` order of the
+/// parameters `plan` has, as datafusion-postgres lists them.
+fn described_as_cast_to_oid(sql: &str, plan: &LogicalPlan, types: &mut [Type]) {
+    let cast = crate::sql::placeholders::parameters_cast_to_oid(sql);
+    if cast.is_empty() {
+        return;
+    }
+    let Ok(parameters) = plan.get_parameter_types() else {
+        return;
+    };
+    let mut numbers: Vec<usize> = parameters
+        .keys()
+        .filter_map(|id| id.strip_prefix('$')?.parse().ok())
+        .collect();
+    numbers.sort_unstable();
+    for (number, array) in cast {
+        let Some(position) = numbers.iter().position(|&n| n == number) else {
+            continue;
+        };
+        let Some(described) = types.get_mut(position) else {
+            continue;
+        };
+        *described = match (array, &*described) {
+            (false, &Type::INT4) => Type::OID,
+            (true, &Type::INT4_ARRAY) => Type::OID_ARRAY,
+            _ => continue,
+        };
     }
 }

@@ -100,7 +100,9 @@ async fn plan_rewritten(
 /// DataFusion's unsigned integers (`row_number()`, `cardinality`, …), which
 /// arrow-pg sends as `numeric`, become `bigint`; an untyped `NULL` column
 /// (sent as `unknown`) becomes `text`, as PostgreSQL resolves it.
-fn with_postgres_result_types(plan: LogicalPlan) -> Result<LogicalPlan, DataFusionError> {
+pub(super) fn with_postgres_result_types(
+    plan: LogicalPlan,
+) -> Result<LogicalPlan, DataFusionError> {
     use datafusion::arrow::datatypes::DataType;
     use datafusion::logical_expr::{LogicalPlanBuilder, cast, col};
     let is_query = !matches!(

@@ -131,14 +131,20 @@ impl SimpleQueryHandler for FstoreService {
                         let variants = crate::sql::catalog_text_variants(&text);
                         let answer = async {
                             for variant in &variants {
-                                if let Ok(responses) = SimpleQueryHandler::do_query(
+                                match SimpleQueryHandler::do_query(
                                     self.inner.as_ref(),
                                     client,
                                     variant,
                                 )
                                 .await
                                 {
-                                    return Ok(responses);
+                                    Ok(responses) => {
+                                        tracing::debug!(%variant, "catalog query answered as");
+                                        return Ok(responses);
+                                    }
+                                    Err(error) => {
+                                        tracing::debug!(%variant, %error, "catalog query variant");
+                                    }
                                 }
                             }
                             SimpleQueryHandler::do_query(self.inner.as_ref(), client, &text).await
