@@ -234,6 +234,23 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
     ctx.add_optimizer_rule(Arc::new(crate::planner::asof::AsofFilterPushdown));
     ctx.add_optimizer_rule(Arc::new(crate::planner::like_escape::LikeEscapeRewrite));
     setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| *e)?;
+    {
+        // Before DataFusion's type coercion, which refuses `Boolean = Utf8`.
+        let state = ctx.state_ref();
+        let existing = state.read().clone();
+        let mut rules = existing.analyzer().rules.clone();
+        let at = rules
+            .iter()
+            .position(|rule| rule.name() == "type_coercion")
+            .unwrap_or(0);
+        rules.insert(
+            at,
+            Arc::new(crate::planner::boolean_literals::BooleanLiterals),
+        );
+        *state.write() = SessionStateBuilder::new_from_existing(existing)
+            .with_analyzer_rules(rules)
+            .build();
+    }
     ctx.register_udtf(
         crate::offline::time_travel::WRITE_SEQUENCE_FUNCTION,
         Arc::new(crate::offline::time_travel::WriteSequenceFunction(

@@ -2,6 +2,7 @@
 //! to their physical operator.
 
 pub mod asof;
+pub mod boolean_literals;
 pub mod like_escape;
 pub mod placeholder_types;
 

@@ -438,7 +438,11 @@ fn plan_error_info(message: &str) -> ErrorInfo {
 
 fn execution_error_info(message: &str) -> ErrorInfo {
     let lower = message.to_lowercase();
-    if lower.contains("cannot cast") || lower.contains("cast error") || lower.contains("parse") {
+    if lower.contains("cannot cast")
+        || lower.contains("cast error")
+        || lower.contains("parse")
+        || lower.starts_with("invalid input syntax for type")
+    {
         info(INVALID_TEXT_REPRESENTATION, message.to_string())
     } else if lower.contains("divide by zero") || lower.contains("division by zero") {
         info(DIVISION_BY_ZERO, "division by zero")
