@@ -235,7 +235,8 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
     ctx.add_optimizer_rule(Arc::new(crate::planner::like_escape::LikeEscapeRewrite));
     setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider).map_err(|e| *e)?;
     {
-        // Before DataFusion's type coercion, which refuses `Boolean = Utf8`.
+        // Before DataFusion's type coercion, which refuses `Boolean = Utf8`;
+        // json/jsonb types and operators over the pg_catalog layer's.
         let state = ctx.state_ref();
         let existing = state.read().clone();
         let mut rules = existing.analyzer().rules.clone();
@@ -247,9 +248,16 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
             at,
             Arc::new(crate::planner::boolean_literals::BooleanLiterals),
         );
+        let mut expr_planners = existing.expr_planners().to_vec();
+        expr_planners.insert(0, Arc::new(crate::planner::json::JsonOperators));
         *state.write() = SessionStateBuilder::new_from_existing(existing)
             .with_analyzer_rules(rules)
+            .with_type_planner(Arc::new(crate::planner::json::PostgresTypes::default()))
+            .with_expr_planners(expr_planners)
             .build();
+    }
+    for function in crate::planner::json::json_functions() {
+        ctx.register_udf(function.as_ref().clone());
     }
     ctx.register_udtf(
         crate::offline::time_travel::WRITE_SEQUENCE_FUNCTION,

@@ -25,10 +25,28 @@ impl AnalyzerRule for BooleanLiterals {
             let inputs = node.inputs();
             let schema = match inputs.as_slice() {
                 [input] => input.schema().as_ref().clone(),
-                [left, right] => left.schema().join(right.schema())?,
+                // A join of a table with itself (DELETE … WHERE id IN (SELECT
+                // id FROM the same table)) has no joined schema to type in.
+                [left, right] => match left.schema().join(right.schema()) {
+                    Ok(schema) => schema,
+                    Err(_) => return Ok(Transformed::no(node)),
+                },
                 _ => return Ok(Transformed::no(node)),
             };
-            node.map_expressions(|expr| expr.transform_up(|e| as_boolean(e, &schema)))
+            // An output column keeps the name it was planned with (the
+            // nodes above refer to `count(*) FILTER (WHERE b = Utf8("f"))`).
+            let keeps_names = matches!(
+                node,
+                LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) | LogicalPlan::Window(_)
+            );
+            node.map_expressions(|expr| {
+                let name = expr.schema_name().to_string();
+                let rewritten = expr.transform_up(|e| as_boolean(e, &schema))?;
+                if keeps_names && rewritten.transformed {
+                    return rewritten.map_data(|e| e.alias_if_changed(name));
+                }
+                Ok(rewritten)
+            })
         })
         .map(|t| t.data)
     }
@@ -84,9 +102,7 @@ fn boolean_literal(text: Option<&str>) -> Result<Expr> {
     parse_boolean(text)
         .map(|value| Expr::Literal(ScalarValue::Boolean(Some(value)), None))
         .ok_or_else(|| {
-            DataFusionError::Execution(format!(
-                "invalid input syntax for type boolean: \"{text}\""
-            ))
+            DataFusionError::Execution(format!("invalid input syntax for type boolean: \"{text}\""))
         })
 }
 
@@ -95,9 +111,8 @@ fn boolean_literal(text: Option<&str>) -> Result<Expr> {
 /// `1`/`0`, ignoring case and surrounding spaces.
 pub fn parse_boolean(text: &str) -> Option<bool> {
     let word = text.trim().to_ascii_lowercase();
-    let prefix_of = |full: &str, shortest: usize| {
-        word.len() >= shortest && full.starts_with(word.as_str())
-    };
+    let prefix_of =
+        |full: &str, shortest: usize| word.len() >= shortest && full.starts_with(word.as_str());
     if prefix_of("true", 1) || prefix_of("yes", 1) || prefix_of("on", 2) || word == "1" {
         Some(true)
     } else if prefix_of("false", 1) || prefix_of("no", 1) || prefix_of("off", 2) || word == "0" {

@@ -3,6 +3,7 @@
 
 pub mod asof;
 pub mod boolean_literals;
+pub mod json;
 pub mod like_escape;
 pub mod placeholder_types;
 

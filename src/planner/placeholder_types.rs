@@ -18,7 +18,12 @@ pub fn with_array_parameter_types(plan: LogicalPlan) -> Result<LogicalPlan> {
         let inputs = node.inputs();
         let schema = match inputs.as_slice() {
             [input] => input.schema().as_ref().clone(),
-            [left, right] => left.schema().join(right.schema())?,
+            // A join of a table with itself (DELETE … WHERE id IN (SELECT
+            // id FROM the same table)) has no joined schema to type in.
+            [left, right] => match left.schema().join(right.schema()) {
+                Ok(schema) => schema,
+                Err(_) => return Ok(Transformed::no(node)),
+            },
             _ => return Ok(Transformed::no(node)),
         };
         node.map_expressions(|expr| expr.transform_up(|e| typed(e, &schema)))

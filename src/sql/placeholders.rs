@@ -60,17 +60,16 @@ pub fn parameters_cast_to_oid(sql: &str) -> Vec<(usize, bool)> {
         let Some(number) = placeholder_number(token) else {
             continue;
         };
-        let type_at = if matches!(tokens.get(at + 1), Some(Token::DoubleColon)) {
-            at + 2
-        } else if is_word(tokens.get(at + 1), "as")
+        // `$n::type` or `CAST($n AS type)`: the type two tokens on.
+        let cast_by_colons = matches!(tokens.get(at + 1), Some(Token::DoubleColon));
+        let cast_by_call = is_word(tokens.get(at + 1), "as")
             && at >= 2
             && matches!(tokens.get(at - 1), Some(Token::LParen))
-            && is_word(tokens.get(at - 2), "cast")
-        {
-            at + 2
-        } else {
+            && is_word(tokens.get(at - 2), "cast");
+        if !cast_by_colons && !cast_by_call {
             continue;
-        };
+        }
+        let type_at = at + 2;
         if !is_word(tokens.get(type_at), "oid") {
             continue;
         }

@@ -254,6 +254,14 @@ SELECT id FROM diff_t EXCEPT SELECT 2 ORDER BY 1
 VALUES (1, 'a'), (2, 'b')
 SELECT * FROM (VALUES (1, 'a'), (2, 'b')) v(k, val) ORDER BY k
 
+-- quoted literals compared with booleans; json/jsonb as text types
+SELECT id FROM diff_t WHERE b = 't' ORDER BY id
+SELECT count(*) FROM diff_t WHERE 'off' <> b
+SELECT '{"a": {"b": 1}}'::json -> 'a' AS a
+SELECT '{"a": 1, "s": "x"}'::json ->> 's'
+SELECT '[10, 20]'::jsonb -> 1
+SELECT '{"a": 1}'::jsonb ? 'a'
+
 -- errors and their SQLSTATEs
 SELECT 1/0
 SELECT 1.0/0
@@ -267,6 +275,7 @@ SELECT 1 +
 SELECT 2147483647::int + 1
 SELECT 9223372036854775807 + 1
 SELECT 'x'::boolean
+SELECT id FROM diff_t WHERE b = 'maybe'
 SELECT id FROM diff_t WHERE s = 1
 SELECT sum(s) FROM diff_t
 SELECT id, count(*) FROM diff_t
