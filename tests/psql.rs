@@ -313,13 +313,33 @@ async fn psql_meta_commands_browse_feature_groups_views_and_datasets() {
     });
     assert!(ok, "{out}{err}");
     assert!(out.contains("COPY 2"), "{out}");
-    // Text output follows arrow-pg's formats (microseconds always written,
-    // floats with a decimal point); both read back unchanged.
+    // COPY writes values as PostgreSQL prints them (no trailing ".0", no
+    // zero microseconds), and they read back unchanged.
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
-        "card,at,spend\n1,2026-01-01 00:00:00.000000,5.0\n2,2026-01-02 00:00:00.000000,7.5\n"
+        "card,at,spend\n1,2026-01-01 00:00:00,5\n2,2026-01-02 00:00:00,7.5\n"
     );
     assert!(out.lines().any(|l| l.trim() == "4"), "{out}");
+
+    // A numeric column's precision and scale reach \d through atttypmod.
+    let (out, err, ok) = tokio::task::block_in_place(|| {
+        psql_commands(
+            &server,
+            &[
+                "CREATE TABLE prices (id INT, price NUMERIC(10,2))",
+                "\\d prices",
+            ],
+        )
+    });
+    assert!(ok && err.is_empty(), "{out}{err}");
+    assert!(
+        out.lines().any(|l| l
+            .split('|')
+            .map(str::trim)
+            .take(2)
+            .eq(["price", "numeric(10,2)"])),
+        "{out}"
+    );
 }
 
 /// One server version everywhere a client reads one (issue 14): the

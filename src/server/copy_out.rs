@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use arrow_pg::encoder::encode_value;
+use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast::{CopySource, Statement};
 use futures::StreamExt;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{
-    CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, FieldInfo, Response,
+    CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, FieldFormat, FieldInfo, Response,
 };
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::CopyData;
@@ -22,6 +23,7 @@ use pgwire::messages::copy::CopyData;
 use crate::copy_in::CopyFormat;
 use crate::database::Database;
 use crate::error::{Error, Result};
+use crate::server::handlers::{postgres_text_of, text_differs_from_postgres};
 
 pub async fn copy_to_stdout(database: &Database, statement: &Statement) -> Result<Response> {
     let Statement::Copy {
@@ -165,10 +167,35 @@ fn encode_batch(
     mut header: Option<Vec<u8>>,
 ) -> Vec<PgWireResult<CopyData>> {
     let mut out = Vec::with_capacity(batch.num_rows());
+    // pgwire's text of floats and times is not PostgreSQL's: those values
+    // are printed alone first, then rewritten as the query results are.
+    let mut alone: Vec<Option<CopyEncoder>> = fields
+        .iter()
+        .map(|field| {
+            (field.format() == FieldFormat::Text && text_differs_from_postgres(field)).then(|| {
+                CopyEncoder::new_text(Arc::new(vec![field.clone()]), CopyTextOptions::default())
+            })
+        })
+        .collect();
     for row in 0..batch.num_rows() {
         for (index, column) in batch.columns().iter().enumerate() {
-            if let Err(e) = encode_value(encoder, column, row, schema.field(index), &fields[index])
-            {
+            let encoded = match alone[index].as_mut() {
+                Some(_) if column.is_null(row) => encoder.encode_field(&None::<String>),
+                Some(single) => {
+                    encode_value(single, column, row, schema.field(index), &fields[index]).and_then(
+                        |()| {
+                            let line = single.take_copy().data;
+                            let text =
+                                String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(&line));
+                            let text = postgres_text_of(&fields[index], &text)
+                                .unwrap_or_else(|| text.into_owned());
+                            encoder.encode_field(&Some(text))
+                        },
+                    )
+                }
+                None => encode_value(encoder, column, row, schema.field(index), &fields[index]),
+            };
+            if let Err(e) = encoded {
                 out.push(Err(e));
                 return out;
             }

@@ -9,7 +9,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature, Volatility, create_udf,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, SimpleScalarUDF,
+    TypeSignature, Volatility, create_udf,
 };
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
@@ -346,5 +347,63 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
             map_rows(args, DataType::Utf8, |_| ScalarValue::Utf8(None))
         }),
     ));
+    udfs.push(ScalarUDF::new_from_impl(FormatType {
+        inner: datafusion_pg_catalog::pg_catalog::format_type::create_format_type_udf(),
+    }));
     udfs
+}
+
+/// `format_type(oid, typmod)`: datafusion-pg-catalog's, except that a
+/// numeric of scale 0 keeps its scale (`numeric(5,0)`), as psql's `\d`
+/// and SQLAlchemy read it from PostgreSQL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FormatType {
+    inner: ScalarUDF,
+}
+
+const NUMERIC_OID: i32 = 1700;
+
+impl ScalarUDFImpl for FormatType {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let formatted = self
+            .inner
+            .invoke_with_args(args)?
+            .into_array(arrays[0].len())?;
+        let [oids, typmods] = [&arrays[0], &arrays[1]].map(|a| cast(a, &DataType::Int32));
+        let (oids, typmods) = (oids?, typmods?);
+        let (oids, typmods) = (
+            oids.as_primitive::<Int32Type>(),
+            typmods.as_primitive::<Int32Type>(),
+        );
+        let formatted = cast(&formatted, &DataType::Utf8)?;
+        let names = formatted
+            .as_string::<i32>()
+            .iter()
+            .enumerate()
+            .map(|(row, name)| {
+                let numeric = oids.is_valid(row) && oids.value(row) == NUMERIC_OID;
+                match (numeric, typmods.is_valid(row).then(|| typmods.value(row))) {
+                    (true, Some(typmod)) if typmod >= 4 && (typmod - 4) & 0xffff == 0 => {
+                        Some(format!("numeric({},0)", ((typmod - 4) >> 16) & 0xffff))
+                    }
+                    _ => name.map(str::to_string),
+                }
+            });
+        Ok(ColumnarValue::Array(Arc::new(
+            names.collect::<datafusion::arrow::array::StringArray>(),
+        )))
+    }
 }

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::array::{Array, AsArray, Int32Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Fields, Int16Type, Int32Type, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::MemTable;
@@ -94,6 +94,7 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_tables" => Extra::Tables,
             "pg_views" => Extra::Views,
             "pg_proc" => Extra::Typed,
+            "pg_attribute" => Extra::Attributes,
             "pg_settings" => {
                 return Ok(Some(Arc::new(MemTable::try_new(
                     inner.schema(),
@@ -137,6 +138,9 @@ enum Extra {
     Views,
     /// Only array columns typed (see `arrays`).
     Typed,
+    /// `atttypmod` of numeric columns from their precision and scale, so
+    /// `format_type` prints `numeric(10,2)` as PostgreSQL does.
+    Attributes,
 }
 
 #[derive(Debug)]
@@ -447,15 +451,70 @@ impl OverlayTable {
             .unwrap_or_default()
     }
 
-    /// Column name → attribute number (1-based, as in `pg_attribute`).
-    fn column_numbers(&self, schema: &str, name: &str) -> Option<HashMap<String, i16>> {
+    /// `pg_attribute` batches whose numeric columns carry PostgreSQL's
+    /// typmod, `((precision << 16) | scale) + 4`.
+    fn with_numeric_typmods(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        const NUMERIC_OID: i32 = 1700;
+        let relations = self.facts.seen_relations();
+        let mut fields_by_relation: HashMap<i32, Option<Fields>> = HashMap::new();
+        batches
+            .into_iter()
+            .map(|batch| {
+                let relids = int32_column(&batch, "attrelid")?;
+                let types = int32_column(&batch, "atttypid")?;
+                let Some(numbers) = batch
+                    .column_by_name("attnum")
+                    .and_then(|c| c.as_primitive_opt::<Int16Type>())
+                else {
+                    return Ok(batch);
+                };
+                let Ok(typmod_index) = batch.schema().index_of("atttypmod") else {
+                    return Ok(batch);
+                };
+                let old = batch.column(typmod_index).as_primitive::<Int32Type>();
+                let typmods: Int32Array = (0..batch.num_rows())
+                    .map(|row| {
+                        if types.value(row) != NUMERIC_OID {
+                            return Some(old.value(row));
+                        }
+                        let relid = relids.value(row);
+                        let fields = fields_by_relation.entry(relid).or_insert_with(|| {
+                            let relation = relations.get(&relid)?;
+                            self.table_fields(&relation.schema, &relation.name)
+                        });
+                        let field = fields
+                            .as_ref()
+                            .and_then(|f| f.get(usize::try_from(numbers.value(row) - 1).ok()?));
+                        Some(match field.map(|f| f.data_type()) {
+                            Some(
+                                DataType::Decimal128(precision, scale)
+                                | DataType::Decimal256(precision, scale),
+                            ) if *scale >= 0 => {
+                                ((i32::from(*precision) << 16) | i32::from(*scale)) + 4
+                            }
+                            _ => old.value(row),
+                        })
+                    })
+                    .collect();
+                let mut columns = batch.columns().to_vec();
+                columns[typmod_index] = Arc::new(typmods);
+                Ok(RecordBatch::try_new(batch.schema(), columns)?)
+            })
+            .collect()
+    }
+
+    /// A relation's columns, as the planner sees them.
+    fn table_fields(&self, schema: &str, name: &str) -> Option<Fields> {
         let database = self.facts.database.get()?.upgrade()?;
         let provider = database.schema_provider(schema).ok()?;
         let table = futures::executor::block_on(provider.table(name)).ok()??;
+        Some(table.schema().fields().clone())
+    }
+
+    /// Column name → attribute number (1-based, as in `pg_attribute`).
+    fn column_numbers(&self, schema: &str, name: &str) -> Option<HashMap<String, i16>> {
         Some(
-            table
-                .schema()
-                .fields()
+            self.table_fields(schema, name)?
                 .iter()
                 .enumerate()
                 .map(|(i, f)| (f.name().clone(), (i + 1) as i16))
@@ -499,6 +558,8 @@ impl TableProvider for OverlayTable {
         }
         if let Extra::Tables = self.extra {
             batches = self.tables_without_views(state).await?;
+        } else if let Extra::Attributes = self.extra {
+            batches = self.with_numeric_typmods(scan_all(&self.inner, state).await?)?;
         } else if !matches!(self.extra, Extra::RecordRelations) {
             batches = self.typed(scan_all(&self.inner, state).await?)?;
             let rows = self.extra_rows();

@@ -27,6 +27,7 @@ mod simple;
 mod timeout;
 mod wiring;
 
+pub(crate) use output::{postgres_text_of, text_differs_from_postgres};
 pub use parse::{FstoreParser, PreparedStatement};
 pub(crate) use routing::{HandOn, Route, route};
 pub use service::FstoreService;

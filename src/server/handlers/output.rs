@@ -85,6 +85,30 @@ enum Rewrite {
     FractionalSeconds,
 }
 
+impl Rewrite {
+    /// PostgreSQL's text for pgwire's, `None` when they are the same.
+    fn apply(self, text: &str) -> Option<String> {
+        match self {
+            Rewrite::Keep => None,
+            Rewrite::Float8 => text.parse::<f64>().ok().map(postgres_float8),
+            Rewrite::Float4 => text.parse::<f32>().ok().map(postgres_float4),
+            Rewrite::FractionalSeconds => trimmed_fraction(text),
+        }
+    }
+}
+
+/// Whether a text-format column's pgwire text differs from PostgreSQL's
+/// (so a caller encoding values one by one knows which to pass through
+/// [`postgres_text_of`]).
+pub(crate) fn text_differs_from_postgres(field: &FieldInfo) -> bool {
+    !matches!(rewrite_of(field), Rewrite::Keep)
+}
+
+/// PostgreSQL's text of one value that pgwire printed as `text`.
+pub(crate) fn postgres_text_of(field: &FieldInfo, text: &str) -> Option<String> {
+    rewrite_of(field).apply(text)
+}
+
 fn rewrite_of(field: &FieldInfo) -> Rewrite {
     if field.format() != FieldFormat::Text {
         return Rewrite::Keep;
@@ -135,12 +159,7 @@ fn rewrite_row(row: DataRow, rewrites: &[Rewrite]) -> DataRow {
         let value = input.split_to((length as usize).min(input.remaining()));
         let rewritten = std::str::from_utf8(&value)
             .ok()
-            .and_then(|text| match rewrite {
-                Rewrite::Keep => None,
-                Rewrite::Float8 => text.parse::<f64>().ok().map(postgres_float8),
-                Rewrite::Float4 => text.parse::<f32>().ok().map(postgres_float4),
-                Rewrite::FractionalSeconds => trimmed_fraction(text),
-            });
+            .and_then(|text| rewrite.apply(text));
         match rewritten {
             Some(text) => {
                 output.put_i32(text.len() as i32);
