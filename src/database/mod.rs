@@ -51,6 +51,10 @@ use crate::store::FeatureGroup;
 /// `version()` (whose text must start with the same number).
 pub const POSTGRES_VERSION: &str = "15.0";
 
+/// DataFusion's `execution.time_zone` for sessions that set no `TimeZone`:
+/// UTC, the server's `TimeZone`.
+pub const ENGINE_TIME_ZONE: &str = "+00:00";
+
 /// What `SELECT version()` answers. Drivers parse the leading
 /// "PostgreSQL <major>.<minor>" to pick their protocol features.
 pub const SERVER_VERSION: &str = concat!(
@@ -219,7 +223,7 @@ fn new_session_context(config: &Config) -> Result<SessionContext> {
     // without one).
     session_config
         .options_mut()
-        .set("datafusion.execution.time_zone", "+00:00")?;
+        .set("datafusion.execution.time_zone", ENGINE_TIME_ZONE)?;
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(config.memory_limit_bytes, 1.0)
         .build_arc()?;

@@ -302,7 +302,29 @@ def subquery_parameters():
         assert top == 11.0, top
 
 
+def session_time_zone():
+    """psycopg 3 follows SET TIME ZONE (ParameterStatus) and reads
+    timestamptz values in that zone, in text and in binary, through the
+    extended protocol."""
+    from datetime import timedelta, timezone
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET TIME ZONE 'Asia/Kolkata'")
+        assert str(conn.info.timezone) == "Asia/Kolkata", conn.info.timezone
+        instant = datetime(2024, 1, 5, 10, 0, tzinfo=timezone.utc)
+        for binary in (False, True):
+            cur = conn.cursor(binary=binary)
+            got = cur.execute(
+                "SELECT %s::timestamptz AS at, '2024-01-05 15:30:00'::timestamp::timestamptz AS local",
+                (instant,),
+            ).fetchone()
+            assert got[0] == instant and got[1] == instant, (binary, got)
+            assert got[0].utcoffset() == timedelta(hours=5, minutes=30), (binary, got)
+        conn.execute("RESET timezone")
+        assert str(conn.info.timezone) == "UTC", conn.info.timezone
+
+
 setup()
+session_time_zone()
 psycopg_transactions()
 psycopg_long_lived_connection()
 asyncio.run(asyncpg_client())

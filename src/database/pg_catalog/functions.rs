@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, new_null_array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type};
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, SimpleScalarUDF,
     TypeSignature, Volatility, create_udf,
@@ -19,7 +19,6 @@ use crate::catalog::DEFAULT_SCHEMA;
 
 use super::columns::utf8_column;
 use super::facts::{CatalogFacts, PG_CATALOG};
-use super::settings::setting;
 
 /// Relation names reachable without a schema: what name resolution does.
 fn visible(schema: &str) -> bool {
@@ -252,43 +251,9 @@ pub(super) fn functions(facts: &Arc<CatalogFacts>) -> Vec<ScalarUDF> {
             }
         }),
     )));
-    // current_setting(name [, missing_ok]).
-    udfs.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
-        "current_setting",
-        Signature::one_of(
-            vec![
-                TypeSignature::Exact(vec![DataType::Utf8]),
-                TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
-            ],
-            Volatility::Stable,
-        ),
-        DataType::Utf8,
-        Arc::new(|args: &[ColumnarValue]| {
-            let missing_ok = matches!(
-                args.get(1),
-                Some(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
-            );
-            let arrays = ColumnarValue::values_to_arrays(&args[..1])?;
-            let names = cast(&arrays[0], &DataType::Utf8)?;
-            let names = names.as_string::<i32>();
-            let mut values = Vec::with_capacity(names.len());
-            for row in 0..names.len() {
-                let name = names.value(row);
-                match setting(name) {
-                    Some(value) => values.push(Some(value)),
-                    None if missing_ok => values.push(None),
-                    None => {
-                        return Err(DataFusionError::Plan(format!(
-                            "unrecognized configuration parameter \"{name}\""
-                        )));
-                    }
-                }
-            }
-            Ok(ColumnarValue::Array(Arc::new(
-                datafusion::arrow::array::StringArray::from(values),
-            )))
-        }),
-    )));
+    udfs.push(ScalarUDF::new_from_impl(
+        super::settings::CurrentSetting::new(),
+    ));
     // The bytes of a relation's offline files (Parquet and Delta log).
     let f = facts.clone();
     for name in [

@@ -2,10 +2,15 @@
 //! them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::Result;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
 use datafusion::scalar::ScalarValue;
 
 use super::columns::batch_of;
@@ -47,6 +52,7 @@ const SESSION_PARAMETERS: &[&str] = &[
     "intervalstyle",
     "search_path",
     "statement_timeout",
+    "timezone",
 ];
 
 /// `SHOW ALL` and `SHOW <server setting>` as queries over the settings;
@@ -109,4 +115,76 @@ pub(super) fn settings_batch(schema: &SchemaRef) -> Result<RecordBatch> {
         })
         .collect();
     batch_of(schema, &rows)
+}
+
+/// `current_setting(name [, missing_ok])`: the server's settings, and the
+/// session's `TimeZone` (from the `execution.time_zone` its queries run
+/// with; an offset zone reads as Arrow's `+05:30`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct CurrentSetting {
+    signature: Signature,
+}
+
+impl CurrentSetting {
+    pub(super) fn new() -> Self {
+        CurrentSetting {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+                ],
+                Volatility::Stable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for CurrentSetting {
+    fn name(&self) -> &str {
+        "current_setting"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let missing_ok = matches!(
+            args.args.get(1),
+            Some(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+        );
+        let zone = args
+            .config_options
+            .execution
+            .time_zone
+            .clone()
+            .filter(|zone| zone != crate::database::ENGINE_TIME_ZONE);
+        let arrays = ColumnarValue::values_to_arrays(&args.args[..1])?;
+        let names = cast(&arrays[0], &DataType::Utf8)?;
+        let names = names.as_string::<i32>();
+        let mut values = Vec::with_capacity(names.len());
+        for row in 0..names.len() {
+            let name = names.value(row);
+            let value = match (&zone, setting(name)) {
+                (Some(zone), Some(_)) if name.eq_ignore_ascii_case("timezone") => {
+                    Some(zone.as_str())
+                }
+                (_, value) => value,
+            };
+            match value {
+                Some(value) => values.push(Some(value.to_string())),
+                None if missing_ok => values.push(None),
+                None => {
+                    return Err(DataFusionError::Plan(format!(
+                        "unrecognized configuration parameter \"{name}\""
+                    )));
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(StringArray::from(values))))
+    }
 }

@@ -33,6 +33,7 @@ use super::parse::PreparedStatement;
 use super::routing::route;
 use super::service::FstoreService;
 use super::session_reset;
+use super::time_zone;
 use super::timeout;
 use crate::server::fast_path;
 use crate::server::sessions::{self, SessionControl};
@@ -257,6 +258,7 @@ impl ExtendedQueryHandler for FstoreService {
             let started = std::time::Instant::now();
             let deadline = timeout::deadline_per_execute(client);
             let cancel = sessions::start_statement(client);
+            let zone = time_zone::chosen(client).map(|zone| zone.arrow);
             let answer =
                 ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows);
             let hidden_paths = explain::is_explain(sql)
@@ -274,7 +276,7 @@ impl ExtendedQueryHandler for FstoreService {
                     },
                     None => response,
                 })
-                .map(output::with_postgres_text)
+                .map(|response| output::with_postgres_text(response, zone.as_deref()))
                 .map(|response| timeout::with_limits(response, deadline, &cancel));
             self.database.metrics().record(
                 QueryKind::Query,

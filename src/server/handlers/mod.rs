@@ -24,6 +24,7 @@ mod service;
 mod session_options;
 mod session_reset;
 mod simple;
+mod time_zone;
 mod timeout;
 mod wiring;
 

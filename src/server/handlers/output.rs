@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, BytesMut};
+use datafusion::arrow::array::timezone::Tz;
 use futures::StreamExt;
 use pgwire::api::Type;
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response};
@@ -68,10 +69,12 @@ pub(crate) fn with_postgres_names(response: Response, names: &[ColumnName]) -> R
 }
 
 /// A response with PostgreSQL's text for floats and times; applied once,
-/// where responses leave fstore's handlers.
-pub(crate) fn with_postgres_text(response: Response) -> Response {
+/// where responses leave fstore's handlers. `zone` is the session's
+/// `TimeZone` when it is not UTC: the zone timestamptz values are printed
+/// in.
+pub(crate) fn with_postgres_text(response: Response, zone: Option<&str>) -> Response {
     match response {
-        Response::Query(query) => Response::Query(postgres_text(query)),
+        Response::Query(query) => Response::Query(postgres_text(query, zone)),
         other => other,
     }
 }
@@ -83,6 +86,9 @@ enum Rewrite {
     Float8,
     Float4,
     FractionalSeconds,
+    /// A timestamptz printed in a session zone: pgwire prints the offset's
+    /// hours only (`+05` for India's `+05:30`), PostgreSQL its minutes too.
+    ZonedTimestamp(Tz),
 }
 
 impl Rewrite {
@@ -93,6 +99,10 @@ impl Rewrite {
             Rewrite::Float8 => text.parse::<f64>().ok().map(postgres_float8),
             Rewrite::Float4 => text.parse::<f32>().ok().map(postgres_float4),
             Rewrite::FractionalSeconds => trimmed_fraction(text),
+            Rewrite::ZonedTimestamp(zone) => {
+                let trimmed = trimmed_fraction(text);
+                full_offset(trimmed.as_deref().unwrap_or(text), &zone).or(trimmed)
+            }
         }
     }
 }
@@ -101,31 +111,68 @@ impl Rewrite {
 /// (so a caller encoding values one by one knows which to pass through
 /// [`postgres_text_of`]).
 pub(crate) fn text_differs_from_postgres(field: &FieldInfo) -> bool {
-    !matches!(rewrite_of(field), Rewrite::Keep)
+    !matches!(rewrite_of(field, None), Rewrite::Keep)
 }
 
 /// PostgreSQL's text of one value that pgwire printed as `text`.
 pub(crate) fn postgres_text_of(field: &FieldInfo, text: &str) -> Option<String> {
-    rewrite_of(field).apply(text)
+    rewrite_of(field, None).apply(text)
 }
 
-fn rewrite_of(field: &FieldInfo) -> Rewrite {
+fn rewrite_of(field: &FieldInfo, zone: Option<Tz>) -> Rewrite {
     if field.format() != FieldFormat::Text {
         return Rewrite::Keep;
     }
-    match *field.datatype() {
-        Type::FLOAT8 => Rewrite::Float8,
-        Type::FLOAT4 => Rewrite::Float4,
-        Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::TIME | Type::TIMETZ => {
+    match (field.datatype().clone(), zone) {
+        (Type::FLOAT8, _) => Rewrite::Float8,
+        (Type::FLOAT4, _) => Rewrite::Float4,
+        (Type::TIMESTAMPTZ, Some(zone)) => Rewrite::ZonedTimestamp(zone),
+        (Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::TIME | Type::TIMETZ, _) => {
             Rewrite::FractionalSeconds
         }
         _ => Rewrite::Keep,
     }
 }
 
+/// `2024-01-05 15:30:00+05` → `2024-01-05 15:30:00+05:30`: the offset
+/// `zone` had at that local time, in full, when it has minutes. The local
+/// time pgwire printed is right; of the offsets the zone has there (two
+/// in a DST overlap), the one whose hours were printed.
+fn full_offset(text: &str, zone: &Tz) -> Option<String> {
+    use chrono::{NaiveDateTime, Offset, TimeZone};
+    let sign_at = text.len().checked_sub(3)?;
+    let (local_text, hours) = text.split_at(sign_at);
+    if !hours.starts_with(['+', '-']) || !hours[1..].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i32 = hours.parse().ok()?;
+    let local = NaiveDateTime::parse_from_str(local_text, "%Y-%m-%d %H:%M:%S%.f").ok()?;
+    let candidates = match zone.offset_from_local_datetime(&local) {
+        chrono::LocalResult::Single(offset) => vec![offset],
+        chrono::LocalResult::Ambiguous(earlier, later) => vec![earlier, later],
+        chrono::LocalResult::None => vec![],
+    };
+    let offset = candidates
+        .into_iter()
+        .map(|offset| offset.fix().local_minus_utc())
+        .find(|seconds| seconds / 3600 == hours)?;
+    if offset % 3600 == 0 {
+        return None;
+    }
+    let sign = if offset < 0 { '-' } else { '+' };
+    let magnitude = offset.abs();
+    let (h, m, s) = (magnitude / 3600, magnitude % 3600 / 60, magnitude % 60);
+    let offset = if s == 0 {
+        format!("{sign}{h:02}:{m:02}")
+    } else {
+        format!("{sign}{h:02}:{m:02}:{s:02}")
+    };
+    Some(format!("{local_text}{offset}"))
+}
+
 /// Rows already encoded (the online fast path's) with PostgreSQL's text.
 pub(crate) fn with_postgres_text_rows(fields: &[FieldInfo], rows: Vec<DataRow>) -> Vec<DataRow> {
-    let rewrites: Vec<Rewrite> = fields.iter().map(rewrite_of).collect();
+    let rewrites: Vec<Rewrite> = fields.iter().map(|f| rewrite_of(f, None)).collect();
     if rewrites.iter().all(|r| matches!(r, Rewrite::Keep)) {
         return rows;
     }
@@ -134,8 +181,14 @@ pub(crate) fn with_postgres_text_rows(fields: &[FieldInfo], rows: Vec<DataRow>) 
         .collect()
 }
 
-fn postgres_text(mut query: QueryResponse) -> QueryResponse {
-    let rewrites: Vec<Rewrite> = query.row_schema.iter().map(rewrite_of).collect();
+fn postgres_text(mut query: QueryResponse, zone: Option<&str>) -> QueryResponse {
+    use std::str::FromStr;
+    let zone = zone.and_then(|zone| Tz::from_str(zone).ok());
+    let rewrites: Vec<Rewrite> = query
+        .row_schema
+        .iter()
+        .map(|f| rewrite_of(f, zone))
+        .collect();
     if rewrites.iter().all(|r| matches!(r, Rewrite::Keep)) {
         return query;
     }
@@ -299,5 +352,30 @@ mod tests {
             Some("12:30:00")
         );
         assert_eq!(trimmed_fraction("2024-01-05"), None);
+    }
+
+    #[test]
+    fn zoned_timestamps_keep_their_offset_minutes() {
+        use std::str::FromStr;
+        let at = |zone: &str, text: &str| {
+            Rewrite::ZonedTimestamp(Tz::from_str(zone).unwrap()).apply(text)
+        };
+        // PostgreSQL 15 prints these (SET TIME ZONE, then the timestamptz).
+        assert_eq!(
+            at("Asia/Kolkata", "2024-01-05 15:30:00.000000+05").as_deref(),
+            Some("2024-01-05 15:30:00+05:30")
+        );
+        assert_eq!(
+            at("America/St_Johns", "2024-01-05 06:30:00.250000-03").as_deref(),
+            Some("2024-01-05 06:30:00.25-03:30")
+        );
+        assert_eq!(
+            at("-05:15", "2024-01-05 04:45:00.000000-05").as_deref(),
+            Some("2024-01-05 04:45:00-05:15")
+        );
+        assert_eq!(
+            at("Europe/Paris", "2024-01-05 11:00:00.000000+01").as_deref(),
+            Some("2024-01-05 11:00:00+01")
+        );
     }
 }

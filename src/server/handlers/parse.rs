@@ -86,7 +86,7 @@ impl FstoreParser {
                 tracing::debug!(%variant, "catalog query planned as");
                 return Ok(match parsed {
                     Some((text, Some((tree, plan)))) => {
-                        let plan = super::planned::with_postgres_result_types(plan)
+                        let plan = super::planned::with_postgres_result_types(plan, None)
                             .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
                         Some((text, Some((tree, plan))))
                     }

@@ -93,15 +93,25 @@ async fn plan_rewritten(
     let plan = state
         .statement_to_plan(DfStatement::Statement(Box::new(tree)))
         .await?;
-    with_postgres_result_types(crate::planner::placeholder_types::with_array_parameter_types(plan)?)
+    let zone = state.config_options().execution.time_zone.clone();
+    let shown_in = zone
+        .as_deref()
+        .filter(|zone| *zone != crate::database::ENGINE_TIME_ZONE);
+    with_postgres_result_types(
+        crate::planner::placeholder_types::with_array_parameter_types(plan)?,
+        shown_in,
+    )
 }
 
 /// A query's result columns in types PostgreSQL would answer with:
 /// DataFusion's unsigned integers (`row_number()`, `cardinality`, …), which
 /// arrow-pg sends as `numeric`, become `bigint`; an untyped `NULL` column
-/// (sent as `unknown`) becomes `text`, as PostgreSQL resolves it.
+/// (sent as `unknown`) becomes `text`, as PostgreSQL resolves it. With a
+/// session `TimeZone` (`shown_in`), timestamptz columns are that zone's, so
+/// that they print in it, as PostgreSQL prints them (the instant is kept).
 pub(super) fn with_postgres_result_types(
     plan: LogicalPlan,
+    shown_in: Option<&str>,
 ) -> Result<LogicalPlan, DataFusionError> {
     use datafusion::arrow::datatypes::DataType;
     use datafusion::logical_expr::{LogicalPlanBuilder, cast, col};
@@ -120,6 +130,9 @@ pub(super) fn with_postgres_result_types(
             Some(DataType::Int64)
         }
         DataType::Null => Some(DataType::Utf8),
+        DataType::Timestamp(unit, Some(zone)) => shown_in
+            .filter(|shown_in| *shown_in != zone.as_ref())
+            .map(|shown_in| DataType::Timestamp(*unit, Some(shown_in.into()))),
         _ => None,
     };
     let needs_casts = plan

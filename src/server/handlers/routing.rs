@@ -108,9 +108,14 @@ fn route_sql(
     changed: bool,
     as_tree: bool,
 ) -> Result<Route, Error> {
-    if let DfStatement::Statement(tree) = s.as_ref()
-        && let Some(option) = session_options::recognize(tree)
-    {
+    let option = match s.as_ref() {
+        DfStatement::Statement(tree) => session_options::recognize(tree),
+        DfStatement::Reset(datafusion::sql::parser::ResetStatement::Variable(name)) => {
+            session_options::recognize_reset(&name.to_string())
+        }
+        _ => None,
+    };
+    if let Some(option) = option {
         return Ok(Route::SessionOption(option));
     }
     match classify(&s, database.config().allow_file_access) {

@@ -22,7 +22,7 @@ use super::notices::{Severity, send_message, send_notice};
 use super::parse::FstoreParser;
 use super::planned::TreePlanner;
 use super::routing::Route;
-use super::session_options;
+use super::session_options::{self, Applied};
 use crate::server::fast_path;
 
 use crate::database::Database;
@@ -104,9 +104,23 @@ impl FstoreService {
             }
             Route::SessionOption(option) => {
                 let session = self.database.session_context();
+                let done = |tag| Response::Execution(pgwire::api::results::Tag::new(tag));
                 match session_options::apply(client, &session, &option)? {
-                    None => Ok(Response::Execution(pgwire::api::results::Tag::new("SET"))),
-                    Some((name, value)) => Ok(Response::Query(show_response(&name, value))),
+                    Applied::Done { tag } => Ok(done(tag)),
+                    Applied::ParameterChanged { tag, name, value } => {
+                        use futures::SinkExt;
+                        use pgwire::messages::startup::ParameterStatus;
+                        client
+                            .send(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                                name, value,
+                            )))
+                            .await
+                            .map_err(|e| Error::Internal(PgWireError::from(e).to_string()))?;
+                        Ok(done(tag))
+                    }
+                    Applied::Shown { name, value } => {
+                        Ok(Response::Query(show_response(&name, value)))
+                    }
                 }
             }
             Route::HandOn(_) => Err(Error::Internal(

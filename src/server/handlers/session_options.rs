@@ -3,7 +3,8 @@
 //! server's one session context, so one client's
 //! `SET datafusion.execution.batch_size = 1` slowed every other session;
 //! here it is kept in the session that set it and applied to the state
-//! that session's queries are planned and run with.
+//! that session's queries are planned and run with. The session's
+//! `TimeZone` (`time_zone`) is kept the same way.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -11,26 +12,93 @@ use std::sync::{Arc, Mutex};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{Expr, Set, Statement as SqlStatement, Value};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Reset, ResetStatement, Set, Statement as SqlStatement, UnaryOperator, Value,
+};
 use pgwire::api::ClientInfo;
 
+use super::time_zone::{self, TimeZoneSetting};
 use crate::error::Error;
 
 const PREFIX: &str = "datafusion.";
+const TIME_ZONE_OPTION: &str = "datafusion.execution.time_zone";
+
+/// What running an option statement answers.
+#[derive(Debug)]
+pub(crate) enum Applied {
+    /// The statement's tag (`SET`, `RESET`).
+    Done { tag: &'static str },
+    /// The tag, and a ParameterStatus telling the client the new value.
+    ParameterChanged {
+        tag: &'static str,
+        name: String,
+        value: String,
+    },
+    /// A `SHOW`'s one row.
+    Shown { name: String, value: String },
+}
 
 /// A statement on one of DataFusion's options.
 #[derive(Debug, Clone)]
 pub(crate) enum OptionStatement {
-    Set { name: String, value: String },
-    Reset { name: String },
-    Show { name: String },
+    Set {
+        name: String,
+        value: String,
+    },
+    Reset {
+        name: String,
+    },
+    Show {
+        name: String,
+    },
+    /// `SET TIME ZONE …`, `SET timezone = …`.
+    SetTimeZone(TimeZoneSetting),
+    /// `RESET timezone`.
+    ResetTimeZone,
+    /// `SHOW TIME ZONE`, `SHOW timezone`.
+    ShowTimeZone,
 }
 
 /// `statement` as an [`OptionStatement`], if it sets, resets or shows a
 /// `datafusion.` option.
 pub(crate) fn recognize(statement: &SqlStatement) -> Option<OptionStatement> {
     let is_option = |name: &str| name.to_ascii_lowercase().starts_with(PREFIX);
+    let is_time_zone = |name: &str| name.eq_ignore_ascii_case("timezone");
     match statement {
+        SqlStatement::Set(Set::SetTimeZone { value, .. }) => {
+            Some(OptionStatement::SetTimeZone(time_zone_setting(value)))
+        }
+        SqlStatement::Set(Set::SingleAssignment {
+            variable, values, ..
+        }) if is_time_zone(&variable.to_string()) => {
+            Some(OptionStatement::SetTimeZone(match values.as_slice() {
+                [value] => time_zone_setting(value),
+                // A list is no zone; resolving its text refuses it.
+                values => TimeZoneSetting::Zone(
+                    values
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+            }))
+        }
+        SqlStatement::Reset(ResetStatement {
+            reset: Reset::ConfigurationParameter(name),
+        }) => recognize_reset(&name.to_string()),
+        SqlStatement::ShowVariable { variable }
+            if matches!(
+                variable
+                    .iter()
+                    .map(|i| i.value.to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+                [one] if one == "timezone"
+            ) || matches!(variable.as_slice(), [time, zone]
+                if time.value.eq_ignore_ascii_case("time") && zone.value.eq_ignore_ascii_case("zone")) =>
+        {
+            Some(OptionStatement::ShowTimeZone)
+        }
         SqlStatement::Set(Set::SingleAssignment {
             variable, values, ..
         }) => {
@@ -69,6 +137,46 @@ pub(crate) fn recognize(statement: &SqlStatement) -> Option<OptionStatement> {
     }
 }
 
+/// `RESET name` (DataFusion's parser has its own statement for it), if it
+/// resets the session's zone or a `datafusion.` option.
+pub(crate) fn recognize_reset(name: &str) -> Option<OptionStatement> {
+    if name.eq_ignore_ascii_case("timezone") {
+        return Some(OptionStatement::ResetTimeZone);
+    }
+    name.to_ascii_lowercase()
+        .starts_with(PREFIX)
+        .then(|| OptionStatement::Reset { name: name.into() })
+}
+
+/// The zone a `SET` names: a string or a number (`SET TIME ZONE -5`), or
+/// the server's (`DEFAULT`, `LOCAL`).
+fn time_zone_setting(value: &Expr) -> TimeZoneSetting {
+    match value {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                TimeZoneSetting::Zone(s.clone())
+            }
+            Value::Number(n, _) => TimeZoneSetting::Zone(n.clone()),
+            other => TimeZoneSetting::Zone(other.to_string()),
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match time_zone_setting(expr) {
+            TimeZoneSetting::Zone(zone) => TimeZoneSetting::Zone(format!("-{zone}")),
+            TimeZoneSetting::Default => TimeZoneSetting::Zone(value.to_string()),
+        },
+        Expr::Identifier(ident)
+            if ident.value.eq_ignore_ascii_case("default")
+                || ident.value.eq_ignore_ascii_case("local") =>
+        {
+            TimeZoneSetting::Default
+        }
+        Expr::Identifier(ident) => TimeZoneSetting::Zone(ident.value.clone()),
+        other => TimeZoneSetting::Zone(other.to_string()),
+    }
+}
+
 /// The options a session set, by name.
 #[derive(Debug, Default)]
 pub(crate) struct SessionOptions(Mutex<BTreeMap<String, String>>);
@@ -88,6 +196,7 @@ pub(crate) fn reset_all<C: ClientInfo + ?Sized>(client: &C) {
     if let Some(options) = SessionOptions::of(client) {
         options.lock().clear();
     }
+    time_zone::reset(client);
 }
 
 /// The state `client`'s queries are planned and run with: the server's,
@@ -107,6 +216,14 @@ pub(crate) fn session_state<C: ClientInfo + ?Sized>(
             }
         }
     }
+    // A session's zone wins over the server's; `SET datafusion.execution.
+    // time_zone` (applied above) over both.
+    if let Some(zone) = time_zone::chosen(client)
+        && !SessionOptions::of(client)
+            .is_some_and(|options| options.lock().contains_key(TIME_ZONE_OPTION))
+    {
+        state.config_mut().options_mut().execution.time_zone = Some(zone.arrow);
+    }
     state
 }
 
@@ -115,7 +232,7 @@ pub(crate) fn apply<C: ClientInfo + ?Sized>(
     client: &C,
     context: &SessionContext,
     statement: &OptionStatement,
-) -> Result<Option<(String, String)>, Error> {
+) -> Result<Applied, Error> {
     let state = session_state(client, context);
     match statement {
         OptionStatement::Set { name, value } => {
@@ -131,15 +248,35 @@ pub(crate) fn apply<C: ClientInfo + ?Sized>(
                 .session_extensions()
                 .get_or_insert_with(SessionOptions::default);
             options.lock().insert(name, value.clone());
-            Ok(None)
+            Ok(Applied::Done { tag: "SET" })
         }
         OptionStatement::Reset { name } => {
             let name = canonical(name, state.config_options())?;
             if let Some(options) = SessionOptions::of(client) {
                 options.lock().remove(&name);
             }
-            Ok(None)
+            Ok(Applied::Done { tag: "RESET" })
         }
+        OptionStatement::SetTimeZone(setting) => {
+            let zone = time_zone::set(client, setting)?;
+            Ok(Applied::ParameterChanged {
+                tag: "SET",
+                name: "TimeZone".into(),
+                value: zone.shown,
+            })
+        }
+        OptionStatement::ResetTimeZone => {
+            let zone = time_zone::set(client, &TimeZoneSetting::Default)?;
+            Ok(Applied::ParameterChanged {
+                tag: "RESET",
+                name: "TimeZone".into(),
+                value: zone.shown,
+            })
+        }
+        OptionStatement::ShowTimeZone => Ok(Applied::Shown {
+            name: "TimeZone".into(),
+            value: time_zone::of(client).shown,
+        }),
         OptionStatement::Show { name } => {
             let name = canonical(name, state.config_options())?;
             let value = state
@@ -149,7 +286,7 @@ pub(crate) fn apply<C: ClientInfo + ?Sized>(
                 .find(|entry| entry.key == name)
                 .and_then(|entry| entry.value)
                 .unwrap_or_default();
-            Ok(Some((name, value)))
+            Ok(Applied::Shown { name, value })
         }
     }
 }

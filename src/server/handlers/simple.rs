@@ -24,6 +24,7 @@ use super::output;
 use super::routing::{HandOn, Route, route};
 use super::service::FstoreService;
 use super::session_reset;
+use super::time_zone;
 use super::timeout;
 use crate::server::fast_path;
 use crate::server::sessions;
@@ -173,6 +174,7 @@ impl SimpleQueryHandler for FstoreService {
             // statements after it, as in PostgreSQL.
             let hidden_paths = explain::is_explain(statement.text)
                 .then(|| explain::storage_prefix(&self.database.config().data_dir));
+            let zone = time_zone::chosen(client).map(|zone| zone.arrow);
             let outcome = outcome.map(|responses| {
                 responses
                     .into_iter()
@@ -180,7 +182,7 @@ impl SimpleQueryHandler for FstoreService {
                         Some(prefix) => explain::hide_storage_paths(response, prefix.clone()),
                         None => response,
                     })
-                    .map(output::with_postgres_text)
+                    .map(|response| output::with_postgres_text(response, zone.as_deref()))
                     .map(|response| {
                         timeout::with_limits(response, timeout::Deadline::At(deadline), &cancel)
                     })
